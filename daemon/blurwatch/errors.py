@@ -1,0 +1,35 @@
+"""The exceptions blurwatch raises on purpose.
+
+Each names the file it is about, so that ``main()`` and the daemon can turn it into one
+log line and carry on with the next photo. Anything not derived from
+:class:`BlurwatchError` is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BlurwatchError(Exception):
+    """Base of every expected failure."""
+
+
+class ConfigError(BlurwatchError):
+    """A configuration file or value is wrong; the message names the key and the file."""
+
+
+class PhotoError(BlurwatchError):
+    """One photo could not be handled; the run goes on with the next one."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class DecodeError(PhotoError):
+    """The photo cannot be decoded: corrupt, truncated, a stub, or decodes to garbage."""
+
+
+class SidecarError(PhotoError):
+    """An existing sidecar cannot be merged into safely; it is left untouched."""

@@ -1,0 +1,197 @@
+"""Sharpness: the shipped LeNet scores textured patches; the sharpest regions decide.
+
+:class:`SharpnessModel` is the one owner of the ``.tflite`` file and of the
+preprocessing constants written beside it by ``training/``. The patch functions here
+are imported by training too, so the network sees the same patches in both places.
+
+Why "the sharpest regions decide": a photo is sharp when its subject is sharp. A
+portrait on a deliberately defocused background has few sharp patches and many soft
+ones; averaging would call it blurry. Camera shake and missed focus leave *no* patch
+sharp, so the top of the patch distribution separates the two.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODEL_NAME = "sharpness"
+BATCH = 64
+
+
+@dataclass(frozen=True)
+class PatchSpec:
+    """How patches are cut and normalised; saved in the model's JSON by training."""
+
+    size: int = 64
+    flat_std: float = 0.06  # patches with a std (0..1 scale) below this carry no evidence
+    max_patches: int = 256  # the most textured cells are scored, at most this many
+    top_k_fraction: float = 0.05  # the photo score averages the best this fraction ...
+    top_k_min: int = 3  # ... but at least this many patches
+
+
+@dataclass(frozen=True)
+class Patches:
+    """Normalised patches of one image and the grid cells they came from."""
+
+    data: np.ndarray  # (N, size, size, 1) float32, zero mean and unit std per patch
+    cells: np.ndarray  # (N, 2) int: (row, col) in the grid
+    grid: tuple[int, int]  # (rows, cols)
+
+
+@dataclass(frozen=True)
+class Sharpness:
+    score: float  # 0 = blurry, 1 = sharp
+    map: np.ndarray = field(repr=False)  # (rows, cols) float32 patch scores, NaN where flat
+    patches: int  # how many textured patches were scored
+
+
+def extract_patches(gray: np.ndarray, spec: PatchSpec) -> Patches:
+    """Cut ``gray`` (2-D uint8) into a grid of patches and keep the textured ones.
+
+    The grid is centred; cells whose standard deviation is below ``spec.flat_std`` are
+    dropped (sky, walls, out-of-focus background carry no evidence of focus), and of the
+    rest the ``spec.max_patches`` with the most gradient energy are kept.
+    """
+    size = spec.size
+    rows, cols = gray.shape[0] // size, gray.shape[1] // size
+    if rows == 0 or cols == 0:
+        return Patches(np.zeros((0, size, size, 1), np.float32), np.zeros((0, 2), int), (max(rows, 0), max(cols, 0)))
+    top = (gray.shape[0] - rows * size) // 2
+    left = (gray.shape[1] - cols * size) // 2
+    block = gray[top : top + rows * size, left : left + cols * size].astype(np.float32) * (1.0 / 255.0)
+    cells = block.reshape(rows, size, cols, size).transpose(0, 2, 1, 3).reshape(rows * cols, size, size)
+    std = cells.std(axis=(1, 2))
+    textured = np.flatnonzero(std >= spec.flat_std)
+    if len(textured) > spec.max_patches:
+        energy = _gradient_energy(cells[textured]) / (std[textured] ** 2)
+        textured = np.sort(textured[np.argsort(-energy, kind="stable")[: spec.max_patches]])
+    chosen = cells[textured]
+    mean = chosen.mean(axis=(1, 2), keepdims=True)
+    data = (chosen - mean) / std[textured][:, None, None]
+    coords = np.stack([textured // cols, textured % cols], axis=1)
+    return Patches(data[..., None].astype(np.float32), coords, (rows, cols))
+
+
+def aggregate(scores: np.ndarray, spec: PatchSpec) -> float:
+    """The photo's sharpness: the mean of its best patches (0.0 when none is textured)."""
+    if scores.size == 0:
+        return 0.0
+    k = max(spec.top_k_min, int(round(spec.top_k_fraction * scores.size)))
+    best = np.sort(scores)[::-1][:k]
+    return float(best.mean())
+
+
+def encode_map(grid: np.ndarray) -> str:
+    """A compact text form of a sharpness map for sidecars: digits 0-9, '-' for flat, rows split by '/'."""
+    rows = []
+    for row in grid:
+        rows.append("".join("-" if np.isnan(v) else str(int(round(float(v) * 9))) for v in row))
+    return "/".join(rows)
+
+
+def decode_map(text: str) -> np.ndarray:
+    """Inverse of :func:`encode_map` (to the nearest tenth)."""
+    rows = [[np.nan if ch == "-" else int(ch) / 9 for ch in row] for row in text.split("/") if row]
+    return np.array(rows, dtype=np.float32)
+
+
+def _gradient_energy(cells: np.ndarray) -> np.ndarray:
+    dx = np.diff(cells, axis=2)
+    dy = np.diff(cells, axis=1)
+    return (dx * dx).mean(axis=(1, 2)) + (dy * dy).mean(axis=(1, 2))
+
+
+def _interpreter_class() -> Any:
+    """LiteRT's interpreter, or the older tflite_runtime where only that is installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+    return Interpreter
+
+
+def default_model_dir() -> Path:
+    return Path(str(resources.files("blurwatch") / "models"))
+
+
+class SharpnessModel:
+    """The shipped network with its metadata; the interpreter is created on first use."""
+
+    def __init__(self, model_path: Path, metadata: dict[str, Any], num_threads: int = 1) -> None:
+        self.model_path = model_path
+        self.metadata = metadata
+        self.spec = PatchSpec(**metadata["patches"])
+        self.version: str = metadata["version"]
+        self.thresholds: dict[str, float] = metadata["thresholds"]
+        self._num_threads = num_threads
+        self._lock = threading.Lock()
+        self._interpreter: Any = None
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None, num_threads: int = 1) -> "SharpnessModel":
+        """Read ``sharpness.json`` and remember ``sharpness.tflite`` from ``model_dir``."""
+        model_dir = model_dir or default_model_dir()
+        metadata = json.loads((model_dir / f"{MODEL_NAME}.json").read_text(encoding="utf-8"))
+        return cls(model_dir / f"{MODEL_NAME}.tflite", metadata, num_threads)
+
+    def predict(self, patches: np.ndarray) -> np.ndarray:
+        """Per-patch probability of being sharp, for (N, size, size, 1) float32 patches."""
+        if len(patches) == 0:
+            return np.zeros(0, np.float32)
+        with self._lock:
+            interpreter = self._ready_interpreter()
+            inp = interpreter.get_input_details()[0]
+            out = interpreter.get_output_details()[0]
+            results = []
+            for start in range(0, len(patches), BATCH):
+                batch = patches[start : start + BATCH]
+                if batch.shape[0] != inp["shape"][0]:
+                    interpreter.resize_tensor_input(inp["index"], batch.shape)
+                    interpreter.allocate_tensors()
+                interpreter.set_tensor(inp["index"], batch)
+                interpreter.invoke()
+                results.append(interpreter.get_tensor(out["index"]).reshape(-1).copy())
+            return np.concatenate(results)
+
+    def score(self, gray: np.ndarray) -> Sharpness:
+        """Score a grayscale working image: the photo score and its coarse map."""
+        patches = extract_patches(gray, self.spec)
+        scores = self.predict(patches.data)
+        grid = np.full(patches.grid, np.nan, np.float32)
+        if len(scores):
+            grid[patches.cells[:, 0], patches.cells[:, 1]] = scores
+        return Sharpness(aggregate(scores, self.spec), _coarse(grid), int(len(scores)))
+
+    def _ready_interpreter(self) -> Any:
+        if self._interpreter is None:
+            interpreter = _interpreter_class()(model_path=str(self.model_path), num_threads=self._num_threads)
+            interpreter.allocate_tensors()
+            self._interpreter = interpreter
+        return self._interpreter
+
+
+MAP_MAX_CELLS = 16
+
+
+def _coarse(grid: np.ndarray) -> np.ndarray:
+    """Shrink a patch grid to at most 16 cells a side by max-pooling (NaN-aware)."""
+    rows, cols = grid.shape
+    factor = max(1, int(np.ceil(max(rows, cols) / MAP_MAX_CELLS)))
+    if factor == 1:
+        return grid
+    out_r, out_c = -(-rows // factor), -(-cols // factor)
+    padded = np.full((out_r * factor, out_c * factor), np.nan, np.float32)
+    padded[:rows, :cols] = grid
+    blocks = padded.reshape(out_r, factor, out_c, factor).transpose(0, 2, 1, 3).reshape(out_r, out_c, -1)
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(blocks).any(axis=2)
+        pooled = np.where(finite, np.nanmax(np.where(np.isfinite(blocks), blocks, -1), axis=2), np.nan)
+    return pooled.astype(np.float32)
+
