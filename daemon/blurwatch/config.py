@@ -38,10 +38,12 @@ class SharpnessConfig:
 
 @dataclass(frozen=True)
 class ExposureConfig:
-    dark_ev: float = -2.5
-    overexposed_clipped: float = 0.15
-    overexposed_ev: float = 0.6
-    highlight_keeps_dark: float = 0.02
+    dark_ev: float = -1.5
+    dark_highlights: int = 250
+    very_dark_ev: float = -3.0
+    overexposed_ev: float = 1.2
+    overexposed_clipped: float = 0.05
+    overexposed_shadows: int = 40
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ _RANGES: tuple[tuple[str, typing.Callable[[Any], bool], str], ...] = (
     ("sharpness.reject_below", lambda v: v is None or 0.0 <= v <= 1.0, "null or a number from 0 to 1"),
     ("sharpness.keep_from", lambda v: v is None or 0.0 <= v <= 1.0, "null or a number from 0 to 1"),
     ("exposure.overexposed_clipped", lambda v: 0.0 < v <= 1.0, "a fraction above 0 and at most 1"),
-    ("exposure.highlight_keeps_dark", lambda v: 0.0 <= v <= 1.0, "a fraction from 0 to 1"),
+    ("exposure.dark_highlights", lambda v: 0 <= v <= 256, "a level from 0 to 256"),
+    ("exposure.overexposed_shadows", lambda v: 0 <= v <= 256, "a level from 0 to 256"),
     ("sidecar.keeper_rating", lambda v: not isinstance(v, int) or 0 <= v <= 5, "0-5, unchanged or by_quality"),
     ("sidecar.review_rating", lambda v: not isinstance(v, int) or 0 <= v <= 5, "0-5 or unchanged"),
     ("watch.poll_interval", lambda v: v > 0, "a positive number of seconds"),
@@ -168,7 +171,7 @@ def as_mapping(config: Config) -> dict[str, Any]:
 
 def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {prefix or 'top level'}: must be a mapping of keys")
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'}: must be a mapping of keys")
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
     values = {}

@@ -33,3 +33,11 @@ class DecodeError(PhotoError):
 
 class SidecarError(PhotoError):
     """An existing sidecar cannot be merged into safely; it is left untouched."""
+
+
+class UsageError(BlurwatchError):
+    """The command line asks for something that cannot be done; exit status 2."""
+
+
+class DaemonError(BlurwatchError):
+    """The watch daemon cannot run as asked (another one already uses its state folder)."""

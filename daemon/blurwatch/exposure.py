@@ -16,7 +16,6 @@ from blurwatch.config import ExposureConfig
 MID_GREY = 0.18
 CLIPPED_LEVEL = 250  # of 255: blown highlights
 CRUSHED_LEVEL = 5  # of 255: crushed shadows
-BRIGHT_LEVEL = 192  # of 255: a light source or a highlight worth keeping a dark scene for
 
 
 def _srgb_to_linear_lut() -> np.ndarray:
@@ -30,10 +29,11 @@ _LINEAR = _srgb_to_linear_lut()
 @dataclass(frozen=True)
 class Exposure:
     mean_ev: float  # log2(mean linear luminance / mid-grey)
-    clipped: float  # fraction of pixels >= CLIPPED_LEVEL
-    crushed: float  # fraction of pixels <= CRUSHED_LEVEL
-    bright: float  # fraction of pixels >= BRIGHT_LEVEL
-    median: float  # median display value, 0..255
+    clipped: float  # fraction of pixels >= CLIPPED_LEVEL (blown highlights)
+    crushed: float  # fraction of pixels <= CRUSHED_LEVEL (crushed shadows)
+    shadows: int  # 1st percentile level, 0..255: how black the blacks are
+    highlights: int  # 99th percentile level, 0..255: how bright the brightest parts are
+    median: int  # median level, 0..255
 
 
 def measure(gray: np.ndarray) -> Exposure:
@@ -45,12 +45,14 @@ def measure(gray: np.ndarray) -> Exposure:
     frac = hist / total
     mean_linear = float(frac @ _LINEAR)
     cumulative = np.cumsum(frac)
+    shadows, median, highlights = np.searchsorted(cumulative, [0.01, 0.5, 0.99])
     return Exposure(
         mean_ev=float(np.log2(max(mean_linear, 1e-6) / MID_GREY)),
         clipped=float(frac[CLIPPED_LEVEL:].sum()),
         crushed=float(frac[: CRUSHED_LEVEL + 1].sum()),
-        bright=float(frac[BRIGHT_LEVEL:].sum()),
-        median=float(np.searchsorted(cumulative, 0.5)),
+        shadows=int(shadows),
+        highlights=int(highlights),
+        median=int(median),
     )
 
 
@@ -58,14 +60,20 @@ def flags(exposure: Exposure, config: ExposureConfig, shift_ev: float = 0.0) -> 
     """The exposure reasons to reject: ``dark``, ``overexposed`` or none.
 
     ``shift_ev`` comes from the sensitivity setting: positive is stricter (flags more).
-    A dark photo with a real share of bright pixels (street lights, a lit face in a
-    low-key portrait) is taken as deliberate and kept.
+
+    Dark: the photo is dim overall *and* nothing in it is bright. A night street with
+    lamps or a low-key portrait with a lit face has real highlights and is taken as
+    deliberate, unless it is very dark indeed.
+
+    Overexposed: bright overall *and* either a real share of blown highlights or no true
+    blacks left (lifted shadows). A snow or beach scene exposed well keeps its darks
+    and few clipped pixels, so it is not flagged.
     """
     reasons = []
-    dark_limit = config.dark_ev + shift_ev
-    if exposure.mean_ev < dark_limit and exposure.bright < config.highlight_keeps_dark:
+    dim = exposure.mean_ev < config.dark_ev + shift_ev
+    if (dim and exposure.highlights < config.dark_highlights) or exposure.mean_ev < config.very_dark_ev + shift_ev:
         reasons.append("dark")
-    clipped_limit = config.overexposed_clipped * 2.0 ** (-shift_ev)
-    if exposure.clipped >= clipped_limit and exposure.mean_ev >= config.overexposed_ev - shift_ev:
+    bright = exposure.mean_ev >= config.overexposed_ev - shift_ev
+    if bright and (exposure.clipped >= config.overexposed_clipped or exposure.shadows >= config.overexposed_shadows):
         reasons.append("overexposed")
     return tuple(reasons)

@@ -32,8 +32,14 @@ class PatchSpec:
     size: int = 64
     flat_std: float = 0.06  # patches with a std (0..1 scale) below this carry no evidence
     max_patches: int = 256  # the most textured cells are scored, at most this many
-    top_k_fraction: float = 0.05  # the photo score averages the best this fraction ...
+    top_k_fraction: float = 0.25  # the photo score averages the best this fraction ...
     top_k_min: int = 3  # ... but at least this many patches
+    temperature: float = 4.0  # photo score = sigmoid(mean of those logits / temperature)
+    # Motion blur leaves edges parallel to the motion sharp, so a shaken photo's "best"
+    # patches all share one gradient direction. Coherence of that direction above
+    # coherence_free costs coherence_weight logits per unit (see motion_coherence).
+    coherence_free: float = 0.5
+    coherence_weight: float = 16.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class Patches:
     data: np.ndarray  # (N, size, size, 1) float32, zero mean and unit std per patch
     cells: np.ndarray  # (N, 2) int: (row, col) in the grid
     grid: tuple[int, int]  # (rows, cols)
+    origin: tuple[int, int]  # (top, left) pixel of the grid's first cell
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ def extract_patches(gray: np.ndarray, spec: PatchSpec) -> Patches:
     size = spec.size
     rows, cols = gray.shape[0] // size, gray.shape[1] // size
     if rows == 0 or cols == 0:
-        return Patches(np.zeros((0, size, size, 1), np.float32), np.zeros((0, 2), int), (max(rows, 0), max(cols, 0)))
+        return Patches(np.zeros((0, size, size, 1), np.float32), np.zeros((0, 2), int), (rows, cols), (0, 0))
     top = (gray.shape[0] - rows * size) // 2
     left = (gray.shape[1] - cols * size) // 2
     block = gray[top : top + rows * size, left : left + cols * size].astype(np.float32) * (1.0 / 255.0)
@@ -76,16 +83,47 @@ def extract_patches(gray: np.ndarray, spec: PatchSpec) -> Patches:
     mean = chosen.mean(axis=(1, 2), keepdims=True)
     data = (chosen - mean) / std[textured][:, None, None]
     coords = np.stack([textured // cols, textured % cols], axis=1)
-    return Patches(data[..., None].astype(np.float32), coords, (rows, cols))
+    return Patches(data[..., None].astype(np.float32), coords, (rows, cols), (top, left))
 
 
-def aggregate(scores: np.ndarray, spec: PatchSpec) -> float:
-    """The photo's sharpness: the mean of its best patches (0.0 when none is textured)."""
-    if scores.size == 0:
+def best_patches(logits: np.ndarray, spec: PatchSpec) -> np.ndarray:
+    """Indices of the patches that decide: the best quarter, at least ``spec.top_k_min``.
+
+    A subject is rarely a single patch, and a lucky sharp-looking edge in a shaken photo
+    should not decide alone.
+    """
+    k = max(spec.top_k_min, int(round(spec.top_k_fraction * logits.size)))
+    return np.argsort(-logits, kind="stable")[:k]
+
+
+def motion_coherence(patches: np.ndarray) -> float:
+    """How much the patches' gradients share one direction: 0 = none, 1 = all alike.
+
+    The coherence of the summed structure tensor (gradients over 2 px). A sharp scene's
+    best patches hold edges of several directions, even a facade of verticals and
+    horizontals; linear camera shake or a panning blur leaves only the edges along the
+    motion, all alike.
+    """
+    if len(patches) == 0:
         return 0.0
-    k = max(spec.top_k_min, int(round(spec.top_k_fraction * scores.size)))
-    best = np.sort(scores)[::-1][:k]
-    return float(best.mean())
+    p = patches[..., 0].astype(np.float64)
+    gx = p[:, :-2, 2:] - p[:, :-2, :-2]
+    gy = p[:, 2:, :-2] - p[:, :-2, :-2]
+    xx, yy, xy = (gx * gx).mean(), (gy * gy).mean(), (gx * gy).mean()
+    spread = np.hypot(xx - yy, 2 * xy)
+    return float(spread / (xx + yy + 1e-12))
+
+
+def aggregate(logits: np.ndarray, coherence: float, spec: PatchSpec) -> float:
+    """The photo's sharpness in 0..1 from its deciding patches' logits and their coherence.
+
+    Averaging logits rather than probabilities keeps "very sure" patches from
+    saturating at 1.0. 0.0 when no patch is textured.
+    """
+    if logits.size == 0:
+        return 0.0
+    penalty = spec.coherence_weight * max(0.0, coherence - spec.coherence_free)
+    return float(_sigmoid((logits.mean() - penalty) / spec.temperature))
 
 
 def encode_map(grid: np.ndarray) -> str:
@@ -100,6 +138,10 @@ def decode_map(text: str) -> np.ndarray:
     """Inverse of :func:`encode_map` (to the nearest tenth)."""
     rows = [[np.nan if ch == "-" else int(ch) / 9 for ch in row] for row in text.split("/") if row]
     return np.array(rows, dtype=np.float32)
+
+
+def _sigmoid(x: np.ndarray | float) -> np.ndarray | float:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
 def _gradient_energy(cells: np.ndarray) -> np.ndarray:
@@ -142,32 +184,34 @@ class SharpnessModel:
         return cls(model_dir / f"{MODEL_NAME}.tflite", metadata, num_threads)
 
     def predict(self, patches: np.ndarray) -> np.ndarray:
-        """Per-patch probability of being sharp, for (N, size, size, 1) float32 patches."""
+        """Per-patch logit of being sharp (> 0: sharp), for (N, size, size, 1) float32 patches."""
         if len(patches) == 0:
             return np.zeros(0, np.float32)
         with self._lock:
             interpreter = self._ready_interpreter()
-            inp = interpreter.get_input_details()[0]
-            out = interpreter.get_output_details()[0]
+            index = interpreter.get_input_details()[0]["index"]
+            output = interpreter.get_output_details()[0]["index"]
             results = []
             for start in range(0, len(patches), BATCH):
                 batch = patches[start : start + BATCH]
-                if batch.shape[0] != inp["shape"][0]:
-                    interpreter.resize_tensor_input(inp["index"], batch.shape)
+                if interpreter.get_input_details()[0]["shape"][0] != len(batch):
+                    interpreter.resize_tensor_input(index, batch.shape)
                     interpreter.allocate_tensors()
-                interpreter.set_tensor(inp["index"], batch)
+                interpreter.set_tensor(index, batch)
                 interpreter.invoke()
-                results.append(interpreter.get_tensor(out["index"]).reshape(-1).copy())
+                results.append(interpreter.get_tensor(output).reshape(-1).copy())
             return np.concatenate(results)
 
     def score(self, gray: np.ndarray) -> Sharpness:
         """Score a grayscale working image: the photo score and its coarse map."""
         patches = extract_patches(gray, self.spec)
-        scores = self.predict(patches.data)
+        logits = self.predict(patches.data)
         grid = np.full(patches.grid, np.nan, np.float32)
-        if len(scores):
-            grid[patches.cells[:, 0], patches.cells[:, 1]] = scores
-        return Sharpness(aggregate(scores, self.spec), _coarse(grid), int(len(scores)))
+        if len(logits):
+            grid[patches.cells[:, 0], patches.cells[:, 1]] = _sigmoid(logits)
+        best = best_patches(logits, self.spec)
+        score = aggregate(logits[best], motion_coherence(patches.data[best]), self.spec)
+        return Sharpness(score, _coarse(grid), int(len(logits)))
 
     def _ready_interpreter(self) -> Any:
         if self._interpreter is None:

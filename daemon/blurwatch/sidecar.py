@@ -1,18 +1,104 @@
 """Sidecars: merge blurwatch's verdict into XMP files atomically, never clobbering.
 
-(Interface fixed; the implementation is being written.)
+What a verdict writes (everything else in an existing sidecar is kept as it was):
+
+- ``digiKam:PickLabel`` 1 (reject), 2 (review), 3 (keep); ``xmp:Label`` ``Yellow`` for a
+  review; ``xmp:Rating`` when the verdict decides one (-1 for a reject). A sidecar
+  without ``xmp:Rating`` shows 1 star in darktable, so a decided rating is always
+  written out explicitly, and none is written when blurwatch decides none.
+- Tags ``blurwatch|blurry``, ``blurwatch|dark``, ``blurwatch|overexposed`` and
+  ``blurwatch|review`` in both ``dc:subject`` and ``lr:hierarchicalSubject``.
+- blurwatch's own namespace (:data:`NAMESPACE`): ``Verdict``, ``Reasons`` (a bag),
+  ``Sharpness``, ``ExposureEV``, ``Clipped``, ``Crushed``, ``SharpnessMap``,
+  ``ModelVersion``, ``DecodedFrom``, ``Photo`` (the file name the verdict is about) and
+  ``Scored`` (ISO 8601, changes only when something else does, so the darktable plugin
+  can spot changed verdicts).
+
+Ownership: for each of Rating, Label and PickLabel blurwatch records the value it wrote
+(``WroteRating``...) and the value it replaced (``PriorRating``...). A value that differs
+from blurwatch's record was set by a person and is kept unless ``overwrite_manual_rating``
+or ``force``. When a later verdict no longer wants a value blurwatch wrote (a reject that
+became a keep, a review that became a keep), blurwatch puts back the prior value, or
+removes its own when there was none.
+
+All XMP is read and written by exiv2 (pyexiv2), in memory; blurwatch only checks the raw
+bytes first (size, no DTD or entities) and moves whole files: a temporary file beside
+the sidecar, fsync, ``os.replace``, fsync of the folder.
 """
 
 from __future__ import annotations
 
+import io
+import logging
+import os
+import secrets
+import stat
+import threading
+import xml.sax
+import xml.sax.handler
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Union
+
+import defusedxml
+import defusedxml.expatreader
+import pyexiv2
 
 from blurwatch.config import SidecarConfig
+from blurwatch.errors import SidecarError
 from blurwatch.pipeline import PhotoResult
+from blurwatch.verdict import Verdict
 
 NAMESPACE = "http://ns.blurwatch.org/xmp/1.0/"
 PREFIX = "blurwatch"
+
+log = logging.getLogger(__name__)
+
+# A darktable sidecar with a long history and many drawn masks is a few hundred KiB;
+# 16 MiB leaves ample room for long values (edit blobs) while bounding what is read.
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024
+# exiv2 needs roughly 700 bytes per XMP node (element or attribute): 100,000 nodes cost
+# about 70 MB, while a long darktable history has ten per step and a few thousand in all.
+MAX_XMP_NODES = 100_000
+
+# The bytes exiv2's own XmpSidecar writes when it creates a sidecar, which exiv2 reads
+# as an empty one. pyexiv2 has no call to create a sidecar, so blurwatch starts from these.
+EMPTY_SIDECAR = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'.encode()
+
+RATING = "Xmp.xmp.Rating"
+LABEL = "Xmp.xmp.Label"
+PICK_LABEL = "Xmp.digiKam.PickLabel"
+SUBJECT = "Xmp.dc.subject"
+HIERARCHY = "Xmp.lr.hierarchicalSubject"
+
+REVIEW_LABEL = "Yellow"
+PICK_LABELS = {"reject": "1", "review": "2", "keep": "3"}
+TAG_PREFIX = f"{PREFIX}|"  # blurwatch|blurry, blurwatch|dark, blurwatch|overexposed, blurwatch|review
+
+# Values blurwatch sets but a person may change: XMP key -> name in blurwatch's markers.
+OWNED = {RATING: "Rating", LABEL: "Label", PICK_LABEL: "PickLabel"}
+
+# XMP values as pyexiv2 reads them: text, a bag/seq as a list, a lang-alt as a dict.
+Value = Union[str, list, dict]
+
+_XMP_ROOTS = (("adobe:ns:meta/", "xmpmeta"), ("adobe:ns:meta/", "xapmeta"))
+_RDF = ("http://www.w3.org/1999/02/22-rdf-syntax-ns#", "RDF")
+
+# pyexiv2 collects exiv2's errors in one process-wide buffer: one caller at a time.
+_exiv2_lock = threading.Lock()
+pyexiv2.registerNs(NAMESPACE, PREFIX)
+
+
+def _key(name: str) -> str:
+    return f"Xmp.{PREFIX}.{name}"
+
+
+VERDICT_KEY = _key("Verdict")
+REASONS_KEY = _key("Reasons")
+PHOTO_KEY = _key("Photo")
+SCORED_KEY = _key("Scored")
 
 
 @dataclass(frozen=True)
@@ -31,15 +117,441 @@ class StoredVerdict:
     decoded_from: str
     rating: int | None  # the xmp:Rating now in the sidecar (whoever wrote it)
     rating_is_manual: bool  # the current rating was not written by blurwatch
+    scored: str = ""  # when blurwatch last changed this verdict (ISO 8601)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """An existing sidecar as read (``data`` None when there is none yet)."""
+
+    data: bytes | None
+    fields: dict[str, Value]
+    fingerprint: tuple[int, int, int] | None  # (inode, size, mtime_ns) when read
+    mode: int | None  # permission bits to keep
 
 
 def sidecar_paths(photo: Path, naming: str) -> list[Path]:
-    raise NotImplementedError
+    """The sidecars ``naming`` calls for: darktable ``IMG_1.CR2.xmp``, adobe ``IMG_1.xmp``.
+
+    Always a lower-case ``.xmp``: darktable does not read ``.XMP``.
+    """
+    darktable = photo.with_name(photo.name + ".xmp")
+    adobe = photo.with_name(photo.stem + ".xmp")
+    paths = {"darktable": [darktable], "adobe": [adobe], "both": [darktable, adobe]}
+    if naming not in paths:
+        raise ValueError(f"unknown sidecar naming {naming!r}")
+    return paths[naming]
 
 
 def write_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force: bool = False) -> list[Path]:
-    raise NotImplementedError
+    """Merge ``result`` into the photo's sidecars; return the sidecars that now hold it.
+
+    A sidecar already holding this verdict is left byte-for-byte as it is. Raises
+    :class:`SidecarError` (naming the sidecar) when one cannot be merged into safely.
+    """
+    override = force or config.overwrite_manual_rating
+    for sidecar in sidecar_paths(photo, config.naming):
+        _merge(sidecar, photo, result, override)
+    return sidecar_paths(photo, config.naming)
 
 
 def read_verdict(photo: Path, naming: str = "darktable") -> StoredVerdict | None:
-    raise NotImplementedError
+    """blurwatch's verdict for ``photo``, or None when no sidecar holds one.
+
+    The darktable-named sidecar is read first, then the Adobe one (the other way round
+    for ``naming="adobe"``).
+    """
+    for sidecar in _reading_order(photo, naming):
+        fields = _load(sidecar).fields
+        if VERDICT_KEY in fields and _shared_with(sidecar, photo, fields) is None:
+            return _stored(sidecar, fields)
+    return None
+
+
+def read_rating(photo: Path, naming: str = "darktable") -> int | None:
+    """The photo's current ``xmp:Rating``, whoever set it (None when it has none)."""
+    for sidecar in _reading_order(photo, naming):
+        rating = _parse_rating(_load(sidecar).fields.get(RATING))
+        if rating is not None:
+            return rating
+    return None
+
+
+def _reading_order(photo: Path, naming: str) -> list[Path]:
+    both = sidecar_paths(photo, "both")
+    return both[::-1] if naming == "adobe" else both
+
+
+def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> None:
+    """Write ``result`` into one sidecar unless it already holds exactly that."""
+    loaded = _load(sidecar)
+    other = _shared_with(sidecar, photo, loaded.fields)
+    if other is not None:
+        raise SidecarError(sidecar, f"holds the verdict of {other}, which shares this Adobe-style sidecar; "
+                                    "use darktable naming for RAW+JPEG pairs")
+    changes = _plan(sidecar, loaded.fields, photo, result, override)
+    if not changes:
+        log.debug("%s: already holds this verdict, left unchanged", sidecar)
+        return
+    changes[SCORED_KEY] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    merged = _apply(sidecar, loaded, changes)
+    _replace(sidecar, merged, loaded)
+    log.info("%s: wrote verdict %s", sidecar, result.verdict.decision)
+
+
+def _shared_with(sidecar: Path, photo: Path, fields: Mapping[str, Value]) -> str | None:
+    """The other photo whose verdict this Adobe-named sidecar holds, if that photo is still there.
+
+    ``IMG_1.CR2`` and ``IMG_1.JPG`` share ``IMG_1.xmp``: the first verdict written keeps it,
+    else the two would overwrite each other on every run. A darktable-named sidecar
+    belongs to its photo alone, even when the photo was renamed or copied.
+    """
+    other = _text(fields.get(PHOTO_KEY), photo.name)
+    if other == photo.name or sidecar.name == photo.name + ".xmp":
+        return None
+    return other if (sidecar.parent / other).exists() else None
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+def _load(sidecar: Path) -> _Loaded:
+    """Read and check an existing sidecar; an absent one loads as empty."""
+    try:
+        info = os.lstat(sidecar)
+    except FileNotFoundError:
+        return _Loaded(None, {}, None, None)
+    except OSError as exc:
+        raise SidecarError(sidecar, f"cannot read: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise SidecarError(sidecar, "is not a regular file (a link, folder or pipe); left as it is")
+    if info.st_size > MAX_SIDECAR_BYTES:
+        raise SidecarError(sidecar, f"is {info.st_size} bytes, over the {MAX_SIDECAR_BYTES} byte limit for a sidecar")
+    data = _read_bytes(sidecar)
+    _check_xml(sidecar, data)
+    return _Loaded(data, _xmp_fields(sidecar, data), _fingerprint(info), stat.S_IMODE(info.st_mode))
+
+
+def _read_bytes(sidecar: Path) -> bytes:
+    """The file's bytes, refusing to follow a link or wait on a pipe swapped in since the check."""
+    try:
+        fd = os.open(sidecar, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as file:
+            data = file.read(MAX_SIDECAR_BYTES + 1)
+    except OSError as exc:
+        raise SidecarError(sidecar, f"cannot read: {exc.strerror}") from exc
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise SidecarError(sidecar, f"grew over the {MAX_SIDECAR_BYTES} byte limit for a sidecar")
+    return data
+
+
+def _check_xml(sidecar: Path, data: bytes) -> None:
+    """Let exiv2 see only well-formed XMP of sane size: no DTD (no entity expansion, no XXE).
+
+    A streaming parse: nothing of the file is kept but a count.
+    """
+    if data.strip() == EMPTY_SIDECAR.strip():
+        return
+    shape = _Shape(sidecar)
+    parser = defusedxml.expatreader.DefusedExpatParser(namespaceHandling=1, forbid_dtd=True)
+    parser.setContentHandler(shape)
+    try:
+        parser.parse(io.BytesIO(data))
+    except defusedxml.DefusedXmlException as exc:
+        raise SidecarError(sidecar, f"contains a DTD or entity declaration, refused ({type(exc).__name__})") from exc
+    except xml.sax.SAXException as exc:
+        raise SidecarError(sidecar, f"is not valid XML: {exc}") from exc
+    if shape.root not in _XMP_ROOTS or not shape.has_rdf:
+        raise SidecarError(sidecar, f"is not an XMP packet (root element {shape.root})")
+
+
+class _Shape(xml.sax.handler.ContentHandler):
+    """Notes the root element and whether rdf:RDF is under it; counts XMP nodes."""
+
+    def __init__(self, sidecar: Path) -> None:
+        super().__init__()
+        self.sidecar = sidecar
+        self.root: tuple[str | None, str] | None = None
+        self.has_rdf = False
+        self.nodes = 0
+        self.depth = 0
+
+    def startElementNS(self, name: tuple[str | None, str], qname: str | None, attrs: Any) -> None:
+        self.nodes += 1 + len(attrs)
+        if self.nodes > MAX_XMP_NODES:
+            raise SidecarError(self.sidecar, f"has over {MAX_XMP_NODES} XML elements and attributes, "
+                                             "far more than any photo's metadata")
+        if self.depth == 0:
+            self.root = name
+        self.has_rdf = self.has_rdf or (self.depth == 1 and name == _RDF)
+        self.depth += 1
+
+    def endElementNS(self, name: tuple[str | None, str], qname: str | None) -> None:
+        self.depth -= 1
+
+
+def _xmp_fields(sidecar: Path, data: bytes) -> dict[str, Value]:
+    with _exiv2_lock:
+        try:
+            image = pyexiv2.ImageData(data)
+            try:
+                return image.read_xmp()
+            finally:
+                image.close()
+        except RuntimeError as exc:
+            raise SidecarError(sidecar, f"exiv2 cannot read it: {_one_line(exc)}") from exc
+
+
+def _stored(sidecar: Path, fields: Mapping[str, Value]) -> StoredVerdict:
+    rating = _parse_rating(fields.get(RATING))
+    try:
+        return StoredVerdict(
+            sidecar=sidecar,
+            verdict=_text(fields.get(VERDICT_KEY)),
+            reasons=tuple(_as_list(fields.get(REASONS_KEY))),
+            sharpness=float(_text(fields.get(_key("Sharpness")), "nan")),
+            exposure_ev=float(_text(fields.get(_key("ExposureEV")), "nan")),
+            clipped=float(_text(fields.get(_key("Clipped")), "nan")),
+            crushed=float(_text(fields.get(_key("Crushed")), "nan")),
+            sharpness_map=_text(fields.get(_key("SharpnessMap"))),
+            model_version=_text(fields.get(_key("ModelVersion"))),
+            decoded_from=_text(fields.get(_key("DecodedFrom"))),
+            rating=rating,
+            rating_is_manual=rating is not None and fields.get(RATING) != fields.get(_marker("Wrote", RATING)),
+            scored=_text(fields.get(SCORED_KEY)),
+        )
+    except ValueError as exc:
+        raise SidecarError(sidecar, f"has a blurwatch score that is not a number: {exc}") from exc
+
+
+# --- deciding what to change -------------------------------------------------------
+
+
+def _plan(sidecar: Path, fields: Mapping[str, Value], photo: Path, result: PhotoResult,
+          override: bool) -> dict[str, Value | None]:
+    """The keys whose values must change (None = remove the key); empty when none."""
+    wanted = _verdict_fields(photo, result)
+    wanted.update(_owned_fields(sidecar, fields, result, override))
+    wanted.update(_tag_fields(fields, result.verdict))
+    return {key: value for key, value in wanted.items() if not _same(fields.get(key), value)}
+
+
+def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Value | None]:
+    """blurwatch's own namespace, from the same numbers as ``--json`` prints."""
+    data = result.to_json()
+    scores = data["scores"]
+    return {
+        VERDICT_KEY: data["verdict"],
+        REASONS_KEY: list(data["reasons"]) or None,
+        _key("Sharpness"): str(scores["sharpness"]),
+        _key("ExposureEV"): str(scores["exposure_ev"]),
+        _key("Clipped"): str(scores["clipped"]),
+        _key("Crushed"): str(scores["crushed"]),
+        _key("SharpnessMap"): data["sharpness_map"],
+        _key("ModelVersion"): data["model_version"],
+        _key("DecodedFrom"): data["decoded_from"],
+        PHOTO_KEY: photo.name,
+    }
+
+
+def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResult,
+                  override: bool) -> dict[str, Value | None]:
+    """Rating, Label and PickLabel with blurwatch's markers, by the ownership rule."""
+    decision = result.verdict.decision
+    wanted = {
+        RATING: None if result.rating is None else str(result.rating),
+        LABEL: REVIEW_LABEL if decision == "review" else None,
+        PICK_LABEL: PICK_LABELS[decision],
+    }
+    changes: dict[str, Value | None] = {}
+    for key, want in wanted.items():
+        current, wrote, prior = (_optional_text(fields.get(k)) for k in (key, _marker("Wrote", key), _marker("Prior", key)))
+        value, wrote, prior = _decide_owned(current, wrote, prior, want, override)
+        if want is not None and value != want:
+            log.info("%s: keeping %s %s set by hand (force or overwrite_manual_rating replaces it)",
+                     sidecar, OWNED[key], current)
+        changes.update({key: value, _marker("Wrote", key): wrote, _marker("Prior", key): prior})
+    return changes
+
+
+def _decide_owned(current: str | None, wrote: str | None, prior: str | None, want: str | None,
+                  override: bool) -> tuple[str | None, str | None, str | None]:
+    """(value, value blurwatch now owns, value it replaced) for one owned field.
+
+    ``current`` is what the sidecar holds, ``wrote`` and ``prior`` blurwatch's markers,
+    ``want`` the verdict's value (None = no opinion).
+    """
+    manual = current is not None and current != wrote
+    if want is None:
+        return (current, None, None) if manual or current is None else (prior, None, None)
+    if manual and not override:
+        return current, None, None
+    return want, want, current if manual else prior
+
+
+def _tag_fields(fields: Mapping[str, Value], verdict: Verdict) -> dict[str, Value | None]:
+    """Both keyword bags: the user's keywords kept, blurwatch's replaced by this verdict's.
+
+    darktable reads only ``lr:hierarchicalSubject`` when it is there, so a newly created
+    one starts with the user's ``dc:subject`` keywords.
+    """
+    ours = _verdict_tags(verdict)
+    subject = _without_ours(fields.get(SUBJECT))
+    hierarchy = _as_list(fields.get(HIERARCHY))
+    if hierarchy:
+        new_hierarchy = _without_ours(hierarchy) + ours
+    else:
+        new_hierarchy = subject + ours if ours else []
+    return {SUBJECT: subject + ours or None, HIERARCHY: new_hierarchy or None}
+
+
+def _verdict_tags(verdict: Verdict) -> list[str]:
+    tags = [f"{TAG_PREFIX}review"] if verdict.decision == "review" else []
+    if verdict.decision != "keep":
+        tags += [f"{TAG_PREFIX}{reason}" for reason in verdict.reasons]
+    return tags
+
+
+def _without_ours(value: Value | None) -> list[str]:
+    return [tag for tag in _as_list(value) if not tag.startswith(TAG_PREFIX)]
+
+
+def _marker(kind: str, key: str) -> str:
+    return _key(kind + OWNED[key])
+
+
+def _same(current: Value | None, wanted: Value | None) -> bool:
+    """Equal as XMP: bags compare without order, an empty bag equals no bag."""
+    if isinstance(current, list) or isinstance(wanted, list):
+        return sorted(_as_list(current)) == sorted(_as_list(wanted))
+    return current == wanted
+
+
+# --- writing -----------------------------------------------------------------------
+
+
+def _apply(sidecar: Path, loaded: _Loaded, changes: Mapping[str, Value | None]) -> bytes:
+    """The sidecar's new bytes: ``changes`` merged in by exiv2, everything else verified kept."""
+    with _exiv2_lock:
+        try:
+            image = pyexiv2.ImageData(loaded.data or EMPTY_SIDECAR)
+            try:
+                # exiv2 mirrors a sidecar's XMP into Exif and IPTC when reading and copies
+                # those back on writing, which would resurrect removed ratings and keywords.
+                image.clear_exif()
+                image.clear_iptc()
+                image.modify_xmp(_pyexiv2_changes(changes))
+                merged = image.get_bytes()
+            finally:
+                image.close()
+        except RuntimeError as exc:
+            raise SidecarError(sidecar, f"exiv2 cannot merge into it: {_one_line(exc)}") from exc
+    kept = _xmp_fields(sidecar, merged)
+    lost = [key for key, value in loaded.fields.items() if key not in changes and kept.get(key) != value]
+    if lost:
+        raise SidecarError(sidecar, f"exiv2 would not keep {', '.join(lost[:3])}; left as it is")
+    return merged
+
+
+def _pyexiv2_changes(changes: Mapping[str, Value | None]) -> dict[str, Any]:
+    """pyexiv2's form: lists become XMP bags (pyexiv2 writes plain lists as ordered seqs)."""
+    table: dict[str, Any] = {}
+    for key, value in changes.items():
+        if isinstance(value, list):
+            table[key] = 'type="Bag"'
+            table.update({f"{key}[{i}]": item for i, item in enumerate(value, start=1)})
+        else:
+            table[key] = value
+    return table
+
+
+def _replace(sidecar: Path, data: bytes, loaded: _Loaded) -> None:
+    """Swap ``data`` in as the sidecar atomically; on any failure the old one stays."""
+    try:
+        fd, temporary = _create_temporary(sidecar)
+    except OSError as exc:
+        raise SidecarError(sidecar, f"cannot write in its folder: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "wb") as file:
+            if loaded.mode is not None:
+                os.fchmod(file.fileno(), loaded.mode)
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        if _current_fingerprint(sidecar) != loaded.fingerprint:
+            raise SidecarError(sidecar, "was changed by another program while blurwatch merged into it; "
+                                        "left as it is, it will be scored again")
+        os.replace(temporary, sidecar)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise SidecarError(sidecar, f"cannot write: {exc.strerror}") from exc
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_folder(sidecar)
+
+
+def _create_temporary(sidecar: Path) -> tuple[int, Path]:
+    """A new hidden file beside the sidecar; mode 0666 less the umask, like any new file."""
+    while True:
+        temporary = sidecar.with_name(f".{sidecar.name}.{secrets.token_hex(4)}.blurwatch-tmp")
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+        except FileExistsError:
+            continue
+
+
+def _fsync_folder(sidecar: Path) -> None:
+    """Make the rename itself durable; the new sidecar is in place either way."""
+    try:
+        fd = os.open(sidecar.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        log.warning("%s: written, but its folder could not be synced to disk: %s", sidecar, exc.strerror)
+
+
+def _fingerprint(info: os.stat_result) -> tuple[int, int, int]:
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _current_fingerprint(sidecar: Path) -> tuple[int, int, int] | None:
+    try:
+        return _fingerprint(os.lstat(sidecar))
+    except FileNotFoundError:
+        return None
+
+
+# --- small conversions -------------------------------------------------------------
+
+
+def _as_list(value: Value | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return list(value.values())
+    return [value]
+
+
+def _text(value: Value | None, default: str = "") -> str:
+    return value if isinstance(value, str) else default
+
+
+def _optional_text(value: Value | None) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _parse_rating(value: Value | None) -> int | None:
+    """``xmp:Rating`` as an int (-1 rejected, 0-5 stars); None when absent or garbled."""
+    try:
+        return int(float(_text(value, "nan")))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

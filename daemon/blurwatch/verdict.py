@@ -30,6 +30,8 @@ class Thresholds:
     keep_from: float
 
     def shifted(self, sensitivity: float) -> "Thresholds":
+        if sensitivity == 0:
+            return self
         shift = sensitivity * LOGIT_PER_SENSITIVITY
         return Thresholds(_shift(self.reject_below, shift), _shift(self.keep_from, shift))
 

@@ -1,0 +1,280 @@
+"""How fast blurwatch culls camera-sized photos, against the decode floor and the usual peer script.
+
+    .venv/bin/python bench/run.py [--n 100] [--repeat 3] [--kinds jpeg raw-preview raw] [--jobs N]
+
+For each kind of file (24 MP JPEG, 24 MP DNG with and without an embedded preview; see
+corpus.py, which builds and caches them), three contenders run in one session on the
+same files with the same number of processes, in turn, the order rotating with each
+repeat:
+
+- ``blurwatch``: ``blurwatch --once --json`` on the folder, sidecars written (and
+  removed again after the run), per-stage times from its JSON;
+- ``floor``: floor.py, which only decodes each file the way blurwatch needs it;
+- ``peer``: peer.py, full-resolution decode + variance of the Laplacian + threshold.
+
+Each is timed from launch to exit (start-up included) while the resident memory of its
+whole process tree is sampled from /proc. Machines are noisy, so the claim is the
+ratio between contenders measured side by side: the table shows the median over the
+repeats. Files are read once beforehand so every contender finds them in the page
+cache. The start-up of one worker (import + model load + first inference) is timed
+apart, in fresh processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+CONTENDERS = ("blurwatch", "floor", "peer")
+STAGES = ("decode", "score", "write")
+SAMPLE_SECONDS = 0.05
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# What one blurwatch worker does before its first photo: import, load the model, first inference.
+STARTUP_SCRIPT = """
+from blurwatch import cli, workers
+from blurwatch.sharpness import SharpnessModel
+import numpy
+SharpnessModel.load().predict(numpy.zeros((1, 64, 64, 1), numpy.float32))
+"""
+
+
+@dataclass
+class Run:
+    """One contender over one folder."""
+
+    contender: str
+    kind: str
+    repeat: int
+    photos: int
+    failed: int
+    seconds: float
+    peak_rss_mb: float
+    stages_ms: dict[str, float] = field(default_factory=dict)  # in-process time per photo
+
+    @property
+    def per_photo_ms(self) -> float:
+        return 1000 * self.seconds / max(1, self.photos)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100, help="photos of each kind (500 for the headline)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each contender; the median is shown")
+    parser.add_argument("--kinds", nargs="+", choices=corpus.KINDS, default=list(corpus.KINDS))
+    parser.add_argument("--size", default="6000x4000", help="WIDTHxHEIGHT of the corpus")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes, the same for everyone")
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
+    parser.add_argument("--cache", type=Path, default=corpus.CACHE)
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write every run to FILE")
+    args = parser.parse_args()
+    spec = corpus.Spec(*map(int, args.size.split("x")))
+    folders = corpus.build(args.cache, spec, args.n, args.kinds, args.jobs)
+    load_before = os.getloadavg()[0]
+    startup = startup_seconds() if "blurwatch" in args.contenders else None
+    runs = benchmark(folders, args.contenders, args.repeat, args.jobs, args.cache)
+    print(f"blurwatch benchmark: {args.n} photos per kind at {spec.width}x{spec.height}, {args.jobs} processes "
+          f"each, median of {args.repeat} runs; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    if startup is not None:
+        print(f"start-up of one worker (import + model load + first inference): {startup:.2f} s")
+    print(table(runs))
+    if args.json:
+        args.json.write_text(json.dumps({"startup_s": startup, "runs": [asdict(r) for r in runs]}, indent=1))
+    return 0
+
+
+def benchmark(folders: dict[str, list[Path]], contenders: list[str], repeat: int, jobs: int, cache: Path) -> list[Run]:
+    """Every contender on every kind, ``repeat`` times, the order rotating each time."""
+    config = cache / "empty-config.yaml"  # blurwatch's defaults, whatever the user's config says
+    config.write_text("{}\n", encoding="utf-8")
+    for files in folders.values():
+        _read_all(files)
+    runs = []
+    for index in range(repeat):
+        order = contenders[index % len(contenders):] + contenders[: index % len(contenders)]
+        for kind, files in folders.items():
+            for contender in order:
+                run = measure(contender, kind, index, files[0].parent, jobs, config)
+                print(f"run {index + 1}/{repeat} {kind:<12}{contender:<10}{run.seconds:7.2f} s"
+                      f"{run.peak_rss_mb:7.0f} MB", file=sys.stderr)
+                if run.photos != len(files) or run.failed:
+                    raise SystemExit(f"{contender} handled {run.photos} of {len(files)} photos, {run.failed} failed")
+                runs.append(run)
+    return runs
+
+
+def measure(contender: str, kind: str, repeat: int, folder: Path, jobs: int, config: Path) -> Run:
+    """Run one contender over ``folder``: wall time, peak memory of its processes, its own figures."""
+    _remove_sidecars(folder)
+    command = {
+        "blurwatch": [sys.executable, "-m", "blurwatch", "--config", str(config), "-q",
+                      "once", "--json", "--jobs", str(jobs), str(folder)],
+        "floor": [sys.executable, str(BENCH / "floor.py"), "--jobs", str(jobs), str(folder)],
+        "peer": [sys.executable, str(BENCH / "peer.py"), "--jobs", str(jobs), str(folder)],
+    }[contender]
+    with tempfile.TemporaryFile("w+") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        peak = TreeMemory(process.pid)
+        peak.start()
+        _, stderr = process.communicate()
+        seconds = time.perf_counter() - started
+        peak.stop()
+        if process.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} exited with {process.returncode}:\n{stderr}")
+        out.seek(0)
+        stdout = out.read()
+    _remove_sidecars(folder)
+    photos, failed, stages = _figures(contender, stdout)
+    return Run(contender, kind, repeat, photos, failed, seconds, peak.peak / 1e6, stages)
+
+
+def _figures(contender: str, stdout: str) -> tuple[int, int, dict[str, float]]:
+    """Photos done, photos failed and in-process milliseconds per photo per stage, from a contender's output."""
+    lines = stdout.splitlines()
+    if contender == "peer":
+        return len(lines), 0, {}
+    if contender == "floor":
+        summary = json.loads(lines[-1])
+        return summary["photos"], 0, {"decode": 1000 * summary["decode"] / max(1, summary["photos"])}
+    records = [json.loads(line) for line in lines]
+    done = [r for r in records if "error" not in r]
+    stages = {s: 1000 * sum(r["timings"][s] for r in done) / max(1, len(done)) for s in STAGES}
+    return len(records), len(records) - len(done), stages
+
+
+class TreeMemory(threading.Thread):
+    """Samples the resident memory of a process and all its descendants; keeps the peak of the sum."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(SAMPLE_SECONDS):
+            self.peak = max(self.peak, sum(_rss(pid) for pid in _tree(self.pid)))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants, from the parent pids in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            parent = int(stat.rpartition(")")[2].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except (OSError, IndexError):
+        return 0
+
+
+def startup_seconds(times: int = 5) -> float:
+    """Median wall time of a fresh process doing what a worker does before its first photo."""
+    seconds = []
+    for _ in range(times):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", STARTUP_SCRIPT], check=True, cwd=ROOT)
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+
+def _read_all(files: list[Path]) -> None:
+    """Read every file once, so that no contender pays for the first read from disk."""
+    for path in files:
+        with path.open("rb") as file:
+            while file.read(1 << 24):
+                pass
+
+
+def _remove_sidecars(folder: Path) -> None:
+    for sidecar in folder.glob("*.xmp"):
+        sidecar.unlink()
+
+
+# --- The report ------------------------------------------------------------------------
+
+
+def table(runs: list[Run]) -> str:
+    """The medians per kind and contender, then the ratios the targets are about (Markdown)."""
+    kinds = list(dict.fromkeys(r.kind for r in runs))
+    contenders = list(dict.fromkeys(r.contender for r in runs))
+    lines = [
+        "",
+        "| kind | contender | s per run | photos/s | ms per photo | decode ms | score ms | write ms | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind in kinds:
+        for contender in contenders:
+            mine = [r for r in runs if r.kind == kind and r.contender == contender]
+            seconds = statistics.median(r.seconds for r in mine)
+            photos = mine[0].photos
+            stages = [_median_stage(mine, s) for s in STAGES]
+            lines.append(f"| {kind} | {contender} | {seconds:.1f} | {photos / seconds:.1f} | "
+                         f"{1000 * seconds / photos:.0f} | " + " | ".join(stages) +
+                         f" | {max(r.peak_rss_mb for r in mine):.0f} |")
+    lines += ["", "ratios of wall time, blurwatch / other, median of the per-repeat ratios:", ""]
+    others = [c for c in contenders if c != "blurwatch"]
+    if "blurwatch" in contenders and others:
+        lines += ["| kind | " + " | ".join(f"blurwatch / {c}" for c in others) + " |",
+                  "|---|" + "---:|" * len(others)]
+        for kind in kinds:
+            lines.append(f"| {kind} | " + " | ".join(f"{_ratio(runs, kind, c):.2f}" for c in others) + " |")
+    if "blurwatch" in contenders and {"jpeg", "raw-preview"} <= set(kinds):
+        lines += ["", "blurwatch, RAW with preview / JPEG, per photo: "
+                  f"{_ratio(runs, 'raw-preview', 'blurwatch', against_kind='jpeg'):.2f}"]
+    return "\n".join(lines)
+
+
+def _median_stage(runs: list[Run], stage: str) -> str:
+    values = [r.stages_ms[stage] for r in runs if stage in r.stages_ms]
+    return f"{statistics.median(values):.0f}" if values else ""
+
+
+def _ratio(runs: list[Run], kind: str, other: str, against_kind: str | None = None) -> float:
+    """Median over repeats of blurwatch's per-photo time on ``kind`` over ``other``'s (on ``against_kind``)."""
+    ratios = []
+    for repeat in sorted({r.repeat for r in runs}):
+        mine = _one(runs, "blurwatch", kind, repeat)
+        theirs = _one(runs, other, against_kind or kind, repeat)
+        ratios.append(mine.per_photo_ms / theirs.per_photo_ms)
+    return statistics.median(ratios)
+
+
+def _one(runs: list[Run], contender: str, kind: str, repeat: int) -> Run:
+    return next(r for r in runs if r.contender == contender and r.kind == kind and r.repeat == repeat)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

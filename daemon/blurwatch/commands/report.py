@@ -1,0 +1,41 @@
+"""``blurwatch report PATH... [-o cull.html]``: a contact sheet of the verdicts in the sidecars.
+
+Nothing is scored: the page shows what the sidecars say, so it works on a folder culled
+earlier, by ``--once`` or by the daemon. Thumbnails go into ``FILE.d/`` beside the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from blurwatch import report
+from blurwatch.config import Config
+from blurwatch.errors import UsageError
+
+DEFAULT_NAME = "cull.html"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "report",
+        help="write an HTML contact sheet of the verdicts stored in the sidecars",
+        description="Write one static HTML page showing every photo under the given files and "
+        "folders by verdict (rejected, review, kept) with its reasons, scores and sharpness map. "
+        "It works offline in any browser; thumbnails are kept in FILE.d/ beside it.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos or folders")
+    parser.add_argument("-o", "--output", type=Path, default=Path(DEFAULT_NAME), metavar="FILE",
+                        help=f"the page to write (default: {DEFAULT_NAME}; a folder gets {DEFAULT_NAME} inside)")
+    return parser
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    missing = [str(path) for path in args.paths if not path.exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    out = args.output / DEFAULT_NAME if args.output.is_dir() else args.output
+    written = report.write_report(args.paths, out, config)
+    print(written.resolve().as_uri())
+    return 0

@@ -1,0 +1,110 @@
+"""Discovery: which files under the given paths are photos to score, grouped into jobs.
+
+A camera set to RAW+JPEG writes IMG_0001.CR2 and IMG_0001.JPG: one shot, one verdict.
+Such a pair becomes one group, JPEG first (it decodes much faster than the RAW, and the
+RAW is the fallback when the JPEG is broken); every photo of the group gets the verdict.
+
+Hidden files and folders, sidecars and the temporary names that copy tools and
+browsers write before renaming are skipped: scoring a half-copied file would give a
+wrong verdict. :func:`is_candidate` is that filter for one name; the watcher uses it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+from blurwatch import decoding
+
+log = logging.getLogger(__name__)
+
+JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
+# Names that are still being written: browsers' downloads, rsync/cp temp files, editor backups.
+TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", "~")
+# Folders of other programs' thumbnails and trash (Synology NAS), never photos to cull.
+IGNORED_FOLDERS = frozenset({"@eaDir", "#recycle"})
+
+Group = tuple[Path, ...]
+
+
+def is_candidate(path: Path, root: Path | None = None) -> bool:
+    """True when ``path`` names a photo to score: not hidden, not temporary, not a sidecar.
+
+    Only the name is looked at (the file need not exist yet). With ``root``, the folders
+    between ``root`` and the file are checked too: nothing inside a hidden folder counts.
+    """
+    name = path.name
+    if _hidden(name) or name.lower().endswith(TEMP_SUFFIXES) or not decoding.is_photo(path):
+        return False
+    if root is None:
+        return True
+    try:
+        folders = path.parent.relative_to(root).parts
+    except ValueError:
+        return True
+    return not any(_hidden(folder) or folder in IGNORED_FOLDERS for folder in folders)
+
+
+def find_jobs(paths: Iterable[Path]) -> tuple[list[Group], list[str]]:
+    """The photo groups under ``paths`` (files or folders, recursively), and error lines.
+
+    One group per future job, in a stable sorted order; a path that does not exist or
+    a folder that cannot be read is an error line naming it. A file named explicitly is
+    taken if it is a photo, hidden or not.
+    """
+    photos: dict[str, Path] = {}
+    errors: list[str] = []
+    for given in paths:
+        path = Path(os.path.abspath(given))
+        if path.is_dir():
+            for photo in _walk(path, errors):
+                photos.setdefault(str(photo), photo)
+        elif path.is_file():
+            if decoding.is_photo(path):
+                photos.setdefault(str(path), path)
+            else:
+                log.warning("%s: not a photo blurwatch reads, skipped", path)
+        else:
+            errors.append(f"{path}: no such file or folder")
+    return group(photos.values()), errors
+
+
+def group(photos: Iterable[Path]) -> list[Group]:
+    """Group RAW+JPEG pairs (same folder, same name but for the extension, any case).
+
+    A group holds the JPEGs first, then the RAWs; photos without a partner of the other
+    kind stay alone. Groups are sorted by folder and name.
+    """
+    by_shot: dict[tuple[Path, str], list[Path]] = defaultdict(list)
+    for photo in photos:
+        by_shot[(photo.parent, photo.stem.lower())].append(photo)
+    groups: list[Group] = []
+    for shot in by_shot.values():
+        jpegs = sorted(p for p in shot if p.suffix.lower() in JPEG_EXTENSIONS)
+        raws = sorted(p for p in shot if p.suffix.lower() in decoding.RAW_EXTENSIONS)
+        paired = set(jpegs + raws) if jpegs and raws else set()
+        if paired:
+            groups.append(tuple(jpegs + raws))
+        groups.extend((p,) for p in shot if p not in paired)
+    return sorted(groups, key=lambda g: (str(g[0].parent), g[0].name.lower(), g[0].name))
+
+
+def _walk(top: Path, errors: list[str]) -> Iterable[Path]:
+    """Candidate photos under ``top``, skipping hidden and ignored folders; unreadable folders are errors."""
+
+    def report(exc: OSError) -> None:
+        errors.append(f"{exc.filename}: cannot read folder: {exc.strerror}")
+
+    for folder, subfolders, files in os.walk(top, onerror=report):
+        subfolders[:] = sorted(d for d in subfolders if not _hidden(d) and d not in IGNORED_FOLDERS)
+        for name in sorted(files):
+            path = Path(folder, name)
+            if is_candidate(path) and path.is_file():
+                yield path
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")

@@ -1,0 +1,463 @@
+"""The contact-sheet report: one static HTML page of what the sidecars say about a cull.
+
+The page is built from the sidecars, never from a fresh scoring run, so it describes a
+folder culled earlier, by ``--once`` or by the daemon, exactly as darktable will see it.
+It is self-contained and offline: thumbnails are small JPEG files in a ``<report>.d/``
+folder beside it (lazy-loaded, so 2,000 photos open smoothly), everything else is
+inline, and a Content-Security-Policy stops the browser from fetching anything else.
+
+Thumbnails are cached in that folder under a key of path, size and mtime, so a second
+report of the same folder only makes thumbnails for photos that changed; thumbnails no
+longer referenced are removed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import html
+import logging
+import os
+import re
+import tempfile
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rawpy
+
+from blurwatch import __version__, decoding, discovery, sidecar, verdict
+from blurwatch.config import Config, DecodeConfig
+from blurwatch.errors import DecodeError, PhotoError
+from blurwatch.sharpness import SharpnessModel
+from blurwatch.verdict import REASONS, Thresholds
+
+log = logging.getLogger(__name__)
+
+THUMB_LONG_SIDE = 360  # px: a 180 px tile stays crisp on a 2x screen
+THUMB_QUALITY = 82
+# An embedded RAW preview smaller than this (some cameras store 8x8 or 160x120 px) is
+# not used: blown up to tile size it would look blurry, on a page about blur.
+MIN_EMBEDDED_THUMB = THUMB_LONG_SIDE // 2
+HISTOGRAM_BINS = 50
+TEMPLATE = "report_template.html"
+
+# (section id, heading), in page order; "none" holds photos without a readable verdict.
+SECTIONS = (("reject", "Rejected"), ("review", "Review"), ("keep", "Kept"), ("none", "No verdict"))
+_THUMB_NAME = re.compile(r"^([0-9a-f]{20})_(\d+)x(\d+)\.jpg$")
+# cv2's reduced JPEG decodes, largest reduction first: the DCT does the shrinking.
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+            (2, cv2.IMREAD_REDUCED_COLOR_2), (1, cv2.IMREAD_COLOR))
+# LibRaw's ``flip`` to the cv2 rotation that shows the photo upright.
+_FLIP_ROTATION = {3: cv2.ROTATE_180, 5: cv2.ROTATE_90_COUNTERCLOCKWISE, 6: cv2.ROTATE_90_CLOCKWISE}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One shot on the sheet (a RAW+JPEG pair is one shot): its stored verdict, or why it has none."""
+
+    photo: Path  # the photo shown (the JPEG of a pair)
+    stored: sidecar.StoredVerdict | None
+    problem: str = ""  # shown instead of figures when ``stored`` is None
+    partners: tuple[Path, ...] = ()  # the other files of the shot, sharing its verdict
+
+    @property
+    def section(self) -> str:
+        return self.stored.verdict if self.stored else "none"
+
+
+@dataclass(frozen=True)
+class Thumb:
+    """A thumbnail file in the report's ``.d`` folder."""
+
+    name: str
+    width: int
+    height: int
+
+
+def write_report(
+    paths: Sequence[Path], out: Path, config: Config, model: SharpnessModel | None = None
+) -> Path:
+    """Write the report of the photos in ``paths`` (photos or folders) to ``out``.
+
+    ``model`` gives the thresholds drawn on the histogram; by default the shipped
+    model's metadata is read (cheap: its interpreter is never created).
+    """
+    model = model or SharpnessModel.load()
+    limits = verdict.thresholds(config, Thresholds(**model.thresholds))
+    entries = [read_entry(shot, config.sidecar.naming) for shot in find_shots(paths, thumbs_dir_of(out))]
+    return render(entries, out, limits, config)
+
+
+def thumbs_dir_of(out: Path) -> Path:
+    """The folder beside the page that holds its thumbnails: ``cull.html`` -> ``cull.html.d``."""
+    return out.with_name(out.name + ".d")
+
+
+def find_shots(paths: Iterable[Path], thumbs_dir: Path) -> list[discovery.Group]:
+    """The shots under ``paths`` as discovery groups them, leaving out the report's own thumbnails.
+
+    (A report written into the photo folder must not list its thumbnails as photos.)
+    Paths that are not there are logged.
+    """
+    groups, errors = discovery.find_jobs(paths)
+    for line in errors:
+        log.warning("%s", line)
+    own = thumbs_dir.resolve()
+    return [g for g in groups if not g[0].resolve().is_relative_to(own)]
+
+
+def read_entry(shot: discovery.Group, naming: str) -> Entry:
+    """The verdict of a shot from the first of its files whose sidecar has one.
+
+    A missing or unreadable sidecar does not drop the shot: it is listed without a verdict.
+    """
+    photo, partners = shot[0], tuple(shot[1:])
+    problem = "not culled yet (no blurwatch sidecar)"
+    for path in shot:
+        try:
+            stored = sidecar.read_verdict(path, naming)
+        except PhotoError as exc:
+            log.warning("%s: sidecar not readable, listed without a verdict: %s", path, exc.reason)
+            problem = f"sidecar not readable: {exc.reason}"
+            continue
+        if stored is None:
+            continue
+        if stored.verdict not in ("reject", "review", "keep"):
+            log.warning("%s: unknown verdict %r in %s", path, stored.verdict, stored.sidecar)
+            problem = f"unknown verdict {stored.verdict!r} in {stored.sidecar.name}"
+            continue
+        return Entry(photo, stored, partners=partners)
+    return Entry(photo, None, problem, partners)
+
+
+def render(entries: Sequence[Entry], out: Path, limits: Thresholds, config: Config) -> Path:
+    """Make or reuse the thumbnails, then write the page atomically; returns ``out``."""
+    started = time.monotonic()
+    out = Path(out)
+    thumbs_dir = thumbs_dir_of(out)
+    thumbs = make_thumbnails([e.photo for e in entries], thumbs_dir, config)
+    page = _fill(
+        _template(),
+        title=html.escape(_title(entries)),
+        summary=_summary(entries),
+        thresholds=html.escape(f"reject below {limits.reject_below:.2f} · keep from {limits.keep_from:.2f}"),
+        histogram=histogram_svg([e.stored.sharpness for e in entries if e.stored],
+                                [e.section for e in entries if e.stored], limits),
+        reason_filters=_reason_filters(entries),
+        sections="\n".join(_section(sid, heading, entries, thumbs, thumbs_dir.name, out.parent)
+                           for sid, heading in SECTIONS),
+        footer=html.escape(_footer(entries)),
+    )
+    _write_atomically(out, page.encode("utf-8"))
+    log.info("%s: report of %d photos written in %.1f s", out, len(entries), time.monotonic() - started)
+    return out
+
+
+# ---------------------------------------------------------------- thumbnails
+
+
+def make_thumbnails(photos: Sequence[Path], thumbs_dir: Path, config: Config) -> dict[Path, Thumb | None]:
+    """A thumbnail per photo (None where none can be made), cached in ``thumbs_dir``.
+
+    Work runs on ``config.jobs`` threads (cv2 and LibRaw release the GIL while decoding).
+    """
+    thumbs_dir.mkdir(parents=True, exist_ok=True)
+    cached = _cached_thumbs(thumbs_dir)
+    keys = {photo: _thumb_key(photo) for photo in photos}
+    missing = [photo for photo in photos if keys[photo] not in cached]
+    if missing:
+        log.info("%s: making %d thumbnails (%d cached)", thumbs_dir, len(missing), len(photos) - len(missing))
+        with ThreadPoolExecutor(max_workers=config.jobs or os.cpu_count() or 1) as pool:
+            made = pool.map(lambda p: _make_thumb(p, keys[p], thumbs_dir, config.decode), missing)
+            cached.update({keys[p]: thumb for p, thumb in zip(missing, made) if thumb})
+    _prune(thumbs_dir, cached, set(keys.values()))
+    return {photo: cached.get(keys[photo]) for photo in photos}
+
+
+def colour_thumbnail(path: Path, long_side: int = THUMB_LONG_SIDE) -> np.ndarray | None:
+    """A BGR image of ``path`` at most ``long_side`` px, upright; None when no colour route.
+
+    decoding gives grayscale only (all scoring needs); a contact sheet wants colour, so
+    JPEGs are decoded reduced by cv2 and RAWs use their embedded preview. None sends the
+    caller to decoding's grayscale instead.
+    """
+    if path.suffix.lower() in decoding.RAW_EXTENSIONS:
+        return _raw_thumbnail(path, long_side)
+    data = np.fromfile(path, np.uint8)
+    image = _decode_reduced(data, long_side)
+    return None if image is None else _fit(image, long_side)
+
+
+def _make_thumb(photo: Path, key: str, thumbs_dir: Path, decode_config: DecodeConfig) -> Thumb | None:
+    try:
+        image = colour_thumbnail(photo)
+        if image is None:
+            gray = decoding.decode(photo, dataclasses.replace(decode_config, working_long_side=THUMB_LONG_SIDE)).gray
+            image = cv2.cvtColor(_fit(gray, THUMB_LONG_SIDE), cv2.COLOR_GRAY2BGR)
+    except DecodeError as exc:
+        log.warning("%s: no thumbnail: %s", photo, exc.reason)
+        return None
+    except OSError as exc:
+        log.warning("%s: no thumbnail: %s", photo, exc.strerror or exc)
+        return None
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    if not ok:
+        raise RuntimeError(f"{photo}: cv2 could not encode a {image.shape} thumbnail")
+    thumb = Thumb(f"{key}_{image.shape[1]}x{image.shape[0]}.jpg", image.shape[1], image.shape[0])
+    _write_atomically(thumbs_dir / thumb.name, encoded.tobytes())
+    return thumb
+
+
+def _raw_thumbnail(path: Path, long_side: int) -> np.ndarray | None:
+    """The RAW's embedded preview, upright; None when it has none worth showing.
+
+    Most previews are stored as the sensor saw the scene and take the RAW's orientation;
+    one with its own EXIF orientation is turned by cv2, and one already turned (its
+    aspect is the upright one) is left alone.
+    """
+    try:
+        with rawpy.imread(str(path)) as raw:
+            thumb = raw.extract_thumb()
+            flip, sensor = raw.sizes.flip, (raw.sizes.width, raw.sizes.height)
+    except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+        return None
+    except rawpy.LibRawError as exc:
+        log.debug("%s: LibRaw cannot read a preview (%s); trying the decoder", path, exc)
+        return None
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        image = _decode_reduced(np.frombuffer(thumb.data, np.uint8), long_side)
+    else:
+        image = cv2.cvtColor(np.ascontiguousarray(thumb.data), cv2.COLOR_RGB2BGR)
+    if image is None or max(image.shape[:2]) < MIN_EMBEDDED_THUMB:
+        return None
+    already_turned = flip in (5, 6) and (image.shape[0] > image.shape[1]) != (sensor[1] > sensor[0])
+    if flip in _FLIP_ROTATION and not already_turned:
+        image = cv2.rotate(image, _FLIP_ROTATION[flip])
+    return _fit(image, long_side)
+
+
+def _decode_reduced(data: np.ndarray, long_side: int) -> np.ndarray | None:
+    """Decode upright at the largest JPEG reduction that still gives ``long_side`` px.
+
+    Other formats decode whole. None when cv2 cannot decode the data at all (the caller
+    then asks decoding, which says why).
+    """
+    try:
+        image = cv2.imdecode(data, _REDUCED[0][1])
+        if image is None:
+            return None
+        full_long_side = max(image.shape[:2]) * _REDUCED[0][0]
+        factor, flag = next((f, fl) for f, fl in _REDUCED if full_long_side // f >= long_side or f == 1)
+        return image if factor == _REDUCED[0][0] else cv2.imdecode(data, flag)
+    except cv2.error:
+        return None
+
+
+def _fit(image: np.ndarray, long_side: int) -> np.ndarray:
+    scale = long_side / max(image.shape[:2])
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _thumb_key(photo: Path) -> str:
+    """Changes when the photo does (size, mtime) or the thumbnail recipe does."""
+    st = photo.stat()
+    identity = f"{photo.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{THUMB_LONG_SIDE}"
+    return hashlib.sha1(identity.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
+def _cached_thumbs(thumbs_dir: Path) -> dict[str, Thumb]:
+    cached = {}
+    for name in os.listdir(thumbs_dir):
+        match = _THUMB_NAME.match(name)
+        if match:
+            cached[match.group(1)] = Thumb(name, int(match.group(2)), int(match.group(3)))
+    return cached
+
+
+def _prune(thumbs_dir: Path, cached: dict[str, Thumb], wanted: set[str]) -> None:
+    """Remove thumbnails of photos no longer in the report (only files this module names)."""
+    for key, thumb in cached.items():
+        if key not in wanted:
+            (thumbs_dir / thumb.name).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- page parts
+
+
+def histogram_svg(scores: Sequence[float], sections: Sequence[str], limits: Thresholds) -> str:
+    """An inline SVG histogram of sharpness scores, stacked by verdict, thresholds drawn."""
+    width, height, top, bottom = 600, 120, 14, 18
+    plot = height - top - bottom
+    bins = {sid: np.zeros(HISTOGRAM_BINS, int) for sid, _ in SECTIONS[:3]}
+    for score, section in zip(scores, sections):
+        bins[section][min(HISTOGRAM_BINS - 1, max(0, int(score * HISTOGRAM_BINS)))] += 1
+    peak = max(1, int(sum(bins.values()).max()))
+    bar = width / HISTOGRAM_BINS
+    parts = [f'<svg class="histogram" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="Histogram of sharpness scores">']
+    for i in range(HISTOGRAM_BINS):
+        base = height - bottom
+        for sid in ("reject", "review", "keep"):
+            count = int(bins[sid][i])
+            if count:
+                h = plot * count / peak
+                base -= h
+                parts.append(f'<rect class="h-{sid}" x="{i * bar + 0.5:.1f}" y="{base:.1f}" '
+                             f'width="{bar - 1:.1f}" height="{h:.1f}"><title>{count} {sid}, sharpness '
+                             f'{i / HISTOGRAM_BINS:.2f}–{(i + 1) / HISTOGRAM_BINS:.2f}</title></rect>')
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        anchor = {0.0: "start", 1.0: "end"}.get(tick, "middle")
+        parts.append(f'<text class="tick" x="{tick * width:.0f}" y="{height - 4}" '
+                     f'text-anchor="{anchor}">{tick:g}</text>')
+    for value, label, cls in ((limits.reject_below, "reject", "t-reject"), (limits.keep_from, "keep", "t-keep")):
+        x = value * width
+        anchor = "end" if cls == "t-reject" else "start"
+        dx = -4 if cls == "t-reject" else 4
+        parts.append(f'<line class="{cls}" x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{height - bottom}"/>'
+                     f'<text class="{cls}" x="{x + dx:.1f}" y="{top + 2}" text-anchor="{anchor}">'
+                     f'{label} {value:.2f}</text>')
+    parts.append(f'<line class="axis" x1="0" x2="{width}" y1="{height - bottom}" y2="{height - bottom}"/></svg>')
+    return "".join(parts)
+
+
+def _section(sid: str, heading: str, entries: Sequence[Entry], thumbs: dict[Path, Thumb | None],
+             thumbs_url: str, base: Path) -> str:
+    # The page opens in the toolbar's first order: softest first, then by name.
+    members = sorted((e for e in entries if e.section == sid),
+                     key=lambda e: (e.stored.sharpness if e.stored else -1.0, e.photo.name.lower()))
+    if not members and sid == "none":
+        return ""
+    cards = "\n".join(_card(e, thumbs.get(e.photo), thumbs_url, base) for e in members)
+    cards = cards or '<p class="empty">none</p>'
+    return (f'<details class="section s-{sid}" id="{sid}" open>'
+            f'<summary><h2>{heading}</h2><span class="count" data-total="{len(members)}">{len(members)}</span>'
+            f'</summary><div class="grid">{cards}</div></details>')
+
+
+def _card(entry: Entry, thumb: Thumb | None, thumbs_url: str, base: Path) -> str:
+    """One tile; its data-* attributes are what the page's sort, filter and map read."""
+    esc = html.escape
+    if thumb:
+        picture = (f'<span class="pic"><img loading="lazy" decoding="async" alt="" width="{thumb.width}" '
+                   f'height="{thumb.height}" src="{esc(urllib.parse.quote(thumbs_url))}/{thumb.name}"></span>')
+    else:
+        picture = '<span class="nothumb">no preview</span>'
+    stored = entry.stored
+    data = {"name": entry.photo.name.lower(), "score": "-1", "ev": "0", "reasons": "", "map": ""}
+    if stored:
+        data.update(score=f"{stored.sharpness:.4f}", ev=f"{stored.exposure_ev:.3f}",
+                    reasons=" ".join(stored.reasons), map=stored.sharpness_map)
+        details = (f'<div class="badges">{"".join(_badge(r) for r in stored.reasons)}</div>'
+                   f'<div class="figures">{_figures(stored)}</div>'
+                   f'<div class="rating">{_rating(stored)}{_origin(entry)}</div>')
+    else:
+        details = f'<div class="problem">{esc(entry.problem)}</div><div class="rating">{_origin(entry)}</div>'
+    attributes = " ".join(f'data-{key}="{esc(value)}"' for key, value in data.items())
+    return (f'<article class="card" {attributes}><a class="frame" href="{esc(_relative_url(entry.photo, base))}">'
+            f'{picture}</a><div class="meta"><div class="name" title="{esc(str(entry.photo))}">'
+            f'{esc(entry.photo.name)}</div>{details}</div></article>')
+
+
+def _badge(reason: str) -> str:
+    return f'<span class="badge r-{html.escape(reason)}">{html.escape(reason)}</span>'
+
+
+def _origin(entry: Entry) -> str:
+    """What was decoded (jpeg, raw-preview...) and the other files of a RAW+JPEG shot."""
+    parts = [entry.stored.decoded_from] if entry.stored else []
+    parts += [f"+{p.suffix.lstrip('.').upper()}" for p in entry.partners]
+    return f'<span class="from">{html.escape(" · ".join(parts))}</span>'
+
+
+def _figures(stored: sidecar.StoredVerdict) -> str:
+    flagged = set(stored.reasons)
+
+    def figure(label: str, value: str, reason: str) -> str:
+        cls = ' class="flag"' if reason in flagged else ""
+        return f"<span{cls}><b>{label}</b> {value}</span>"
+
+    ev = f"{stored.exposure_ev:+.1f}".replace("-", "\u2212")
+    return (figure("sharp", f"{stored.sharpness:.2f}", "blurry") + figure("EV", ev, "dark")
+            + figure("clip", f"{stored.clipped * 100:.1f}%", "overexposed")
+            + figure("crush", f"{stored.crushed * 100:.1f}%", "dark"))
+
+
+def _rating(stored: sidecar.StoredVerdict) -> str:
+    manual = ' <span class="manual" title="set by hand, not by blurwatch">manual</span>' if stored.rating_is_manual else ""
+    if stored.rating is None:
+        return f'<span class="stars none">no rating</span>{manual}'
+    if stored.rating < 0:
+        return f'<span class="stars rejected">\u2715 rejected</span>{manual}'
+    stars = "\u2605" * stored.rating + "\u2606" * (5 - stored.rating)
+    return f'<span class="stars" title="{stored.rating} of 5">{stars}</span>{manual}'
+
+
+def _reason_filters(entries: Sequence[Entry]) -> str:
+    counts = Counter(r for e in entries if e.stored for r in e.stored.reasons)
+    known = list(REASONS) + sorted(set(counts) - set(REASONS))
+    chips = ['<button type="button" class="chip active" data-reason="">all</button>']
+    chips += [f'<button type="button" class="chip r-{html.escape(r)}" data-reason="{html.escape(r)}">'
+              f'{html.escape(r)} <span>{counts[r]}</span></button>' for r in known if counts[r]]
+    return "".join(chips)
+
+
+def _summary(entries: Sequence[Entry]) -> str:
+    counts = Counter(e.section for e in entries)
+    parts = [f'<a class="stat s-{sid}" href="#{sid}"><b>{counts[sid]}</b> {heading.lower()}</a>'
+             for sid, heading in SECTIONS if counts[sid] or sid != "none"]
+    return "".join(parts)
+
+
+def _title(entries: Sequence[Entry]) -> str:
+    folders = sorted({e.photo.parent.name or str(e.photo.parent) for e in entries})
+    where = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
+    return f"Cull report: {where}" if where else "Cull report"
+
+
+def _footer(entries: Sequence[Entry]) -> str:
+    models = sorted({e.stored.model_version for e in entries if e.stored and e.stored.model_version})
+    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    return f"blurwatch {__version__} · model {', '.join(models) or 'unknown'} · generated {when}"
+
+
+def _relative_url(photo: Path, base: Path) -> str:
+    """A link to the original photo relative to the report, so the two can move together."""
+    relative = os.path.relpath(photo.resolve(), base.resolve())
+    return urllib.parse.quote(Path(relative).as_posix())
+
+
+def _template() -> str:
+    return (resources.files("blurwatch") / TEMPLATE).read_text(encoding="utf-8")
+
+
+def _fill(template: str, **parts: str) -> str:
+    """Replace every ``{{name}}`` in the template; a missing or unused part is a bug."""
+    names = set(re.findall(r"\{\{(\w+)\}\}", template))
+    if names != set(parts):
+        raise ValueError(f"{TEMPLATE}: placeholders {sorted(names)} do not match {sorted(parts)}")
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], template)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write beside ``path`` then rename, so a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

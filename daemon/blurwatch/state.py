@@ -1,0 +1,229 @@
+"""The daemon's memory: which photos it has handled, and what it is doing now.
+
+A small SQLite database (``state.db`` in ``config.watch.state_path()``). A photo
+counts as handled when its path, size, mtime and the model version match a row, so a
+restart skips finished work and a changed file or a new model is scored again. Broken
+photos get a row too (with their error), which is how each is reported only once.
+
+WAL mode with ``synchronous=NORMAL``: every row is committed before the daemon logs
+it, and a ``kill -9`` loses nothing committed. A database that SQLite cannot read is
+moved aside and rebuilt: losing the memory costs a re-scan, never the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "state.db"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS photos (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    model_version TEXT NOT NULL,
+    verdict TEXT,                    -- keep / review / reject; NULL when broken
+    reasons TEXT NOT NULL DEFAULT '',
+    error TEXT,                      -- why it could not be scored; NULL when scored
+    seconds REAL,                    -- time spent on it by the worker
+    done_at REAL NOT NULL            -- unix time
+);
+CREATE INDEX IF NOT EXISTS photos_done_at ON photos (done_at);
+CREATE TABLE IF NOT EXISTS daemon (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    pid INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat REAL NOT NULL,
+    waiting INTEGER NOT NULL,
+    in_queue INTEGER NOT NULL,
+    folders TEXT NOT NULL,
+    observer TEXT NOT NULL,
+    model_version TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What identifies one version of a file's content, cheaply: size and mtime."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> "Stamp | None":
+        """The file's stamp now, None when it is gone or not a regular file."""
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return cls(info.st_size, info.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    """The row the daemon keeps current for ``blurwatch status``."""
+
+    pid: int
+    phase: str  # starting / watching / reloading / stopping / stopped
+    started_at: float
+    heartbeat: float
+    waiting: int  # files seen, not yet quiet or not yet queued
+    in_queue: int  # jobs handed to the workers and not finished
+    folders: tuple[str, ...]
+    observer: str  # inotify / polling
+    model_version: str
+
+
+@dataclass(frozen=True)
+class BrokenPhoto:
+    path: str
+    error: str
+    done_at: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the daemon did since a point in time (``blurwatch status``: since midnight)."""
+
+    verdicts: dict[str, int] = field(default_factory=dict)
+    broken: int = 0
+
+    @property
+    def processed(self) -> int:
+        return sum(self.verdicts.values())
+
+
+class StateDB:
+    """One connection to the state database, used from one thread."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        if readonly:
+            self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        else:
+            self._conn = _open_or_rebuild(path)
+
+    @classmethod
+    def in_dir(cls, state_dir: Path, readonly: bool = False) -> "StateDB":
+        if not readonly:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        return cls(state_dir / DB_NAME, readonly=readonly)
+
+    def __enter__(self) -> "StateDB":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def is_done(self, path: Path, stamp: Stamp, model_version: str) -> bool:
+        """True when this exact file version was scored, or reported broken, with this model."""
+        row = self._conn.execute(
+            "SELECT 1 FROM photos WHERE path = ? AND size = ? AND mtime_ns = ? AND model_version = ?",
+            (str(path), stamp.size, stamp.mtime_ns, model_version),
+        ).fetchone()
+        return row is not None
+
+    def record(
+        self,
+        path: Path,
+        stamp: Stamp,
+        model_version: str,
+        verdict: str | None = None,
+        reasons: tuple[str, ...] = (),
+        error: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Remember one photo's outcome (a verdict, or the error it was reported with)."""
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO photos VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (str(path), stamp.size, stamp.mtime_ns, model_version, verdict, ",".join(reasons),
+                 error, seconds, time.time()),
+            )
+
+    def set_status(self, status: DaemonStatus) -> None:
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO daemon VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (status.pid, status.phase, status.started_at, status.heartbeat, status.waiting,
+                 status.in_queue, json.dumps(list(status.folders)), status.observer, status.model_version),
+            )
+
+    def status(self) -> DaemonStatus | None:
+        row = self._conn.execute(
+            "SELECT pid, phase, started_at, heartbeat, waiting, in_queue, folders, observer, model_version"
+            " FROM daemon WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return DaemonStatus(*row[:6], tuple(json.loads(row[6])), *row[7:])
+
+    def summary(self, since: float) -> Summary:
+        verdicts: dict[str, int] = {}
+        broken = 0
+        for verdict, count in self._conn.execute(
+            "SELECT verdict, count(*) FROM photos WHERE done_at >= ? GROUP BY verdict", (since,)
+        ):
+            if verdict is None:
+                broken = count
+            else:
+                verdicts[verdict] = count
+        return Summary(verdicts, broken)
+
+    def last_errors(self, limit: int = 5) -> list[BrokenPhoto]:
+        rows = self._conn.execute(
+            "SELECT path, error, done_at FROM photos WHERE error IS NOT NULL ORDER BY done_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [BrokenPhoto(*row) for row in rows]
+
+
+def _open_or_rebuild(path: Path) -> sqlite3.Connection:
+    """Open (creating) the database; move an unreadable one aside and start afresh."""
+    try:
+        return _open(path)
+    except sqlite3.DatabaseError as exc:
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        log.warning("%s: state database unreadable (%s); moved to %s and rebuilt, photos will be re-checked",
+                    path, exc, aside)
+        path.replace(aside)
+        for suffix in ("-wal", "-shm"):
+            companion = path.with_name(path.name + suffix)
+            if companion.exists():
+                companion.replace(aside.with_name(aside.name + suffix))
+        return _open(path)
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=5.0)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"integrity check: {check}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise sqlite3.DatabaseError(f"schema version {version}, expected {SCHEMA_VERSION}")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn

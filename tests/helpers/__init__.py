@@ -1,0 +1,1 @@
+"""Helpers shared by tests and benchmarks (import as ``helpers.<module>`` with tests/ on the path)."""

@@ -1,0 +1,290 @@
+"""blurwatch.lua in real darktable (4.2), headless under xvfb-run, with the real blurwatch program.
+
+Each darktable run gets a throwaway library, config and cache folder, a luarc that loads
+the plugin, does the work, writes what the library shows (dt_probe.lua) and quits; it
+is killed (its own process group only) if it outlives DARKTABLE_TIMEOUT. What the
+library shows is read twice: through the Lua API and from library.db with sqlite3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import requires_program, requires_shared, SHARED_DATA
+from luahost import DARKTABLE_PLUGIN, HERE
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, requires_program("darktable"), requires_program("xvfb-run")]
+
+DARKTABLE_TIMEOUT = 60  # seconds for one darktable run
+QUIT_GRACE = 10  # seconds darktable gets to quit once it has written its report
+BLURWATCH_TIMEOUT = 240  # seconds for one `blurwatch --once` on a handful of photos
+MODEL = Path(__file__).resolve().parents[2] / "daemon" / "blurwatch" / "models" / "sharpness.tflite"
+
+# Real photos of each kind (relative to the shared photos folder), copied per test.
+PHOTOS = [
+    "sharp/denoisds-sunhays__wheat_field_sun_azmzksauruixhpsp.jpg",
+    "sharp/denoisds-sunhays__balcony_interior_sun_bammhtthmkjntkqh.jpg",
+    "bokeh_sharp/cuhk-son__out_of_focus0607.jpg",
+    "blurry_natural/pmp__26.blurred.jpg",
+    "blurry_natural/kwentar__176_HONOR-7X_M.jpg",
+    "dark/afifi__a0964-20061224_140610__E6B7217_N1.5.JPG",
+    "overexposed/afifi__a2192-IMG_2045_P1.5.JPG",
+]
+
+# -- running things -------------------------------------------------------------------------
+
+
+def blurwatch_program() -> Path:
+    """The blurwatch program of the environment running the tests."""
+    beside_python = Path(sys.executable).with_name("blurwatch")
+    return beside_python if beside_python.exists() else Path(shutil.which("blurwatch") or "blurwatch")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The environment for blurwatch and darktable: no user configuration leaks in."""
+    (tmp_path / "xdg-config").mkdir()
+    return {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"), "HOME": str(tmp_path)}
+
+
+def run_blurwatch(env: dict[str, str], *args: str) -> list[dict[str, Any]]:
+    done = subprocess.run([str(blurwatch_program()), *args], env=env, capture_output=True, text=True,
+                          timeout=BLURWATCH_TIMEOUT)
+    assert done.returncode in (0, 1), done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def lua_string(text: str) -> str:
+    assert "]==]" not in text
+    return f"[==[{text}]==]"
+
+
+@dataclass
+class Darktable:
+    """A darktable set up in ``work``: library, config (with the plugin linked in), cache."""
+
+    work: Path
+    env: dict[str, str]
+
+    @property
+    def config(self) -> Path:
+        return self.work / "config"
+
+    @property
+    def library(self) -> Path:
+        return self.work / "library.db"
+
+    def run(self, body: str, plugin: bool = True, watch_folders: str = "") -> dict[str, Any]:
+        """Run ``body`` (Lua, in a background thread of darktable) and return the probe's report."""
+        lua_dir = self.config / "lua"
+        lua_dir.mkdir(parents=True, exist_ok=True)
+        if not (lua_dir / "blurwatch").exists():
+            (lua_dir / "blurwatch").symlink_to(DARKTABLE_PLUGIN.parent, target_is_directory=True)
+        report = self.work / "report.json"
+        report.unlink(missing_ok=True)
+        (self.config / "luarc").write_text(self._luarc(body, plugin, watch_folders, report), encoding="utf-8")
+        log = self.work / "darktable.log"
+        # -a picks the first free display from -n on; a random start keeps parallel runs
+        # (other tests' darktable or chromium) from racing for the same one
+        display = str(random.randint(200, 5000))
+        command = ["xvfb-run", "-a", "-n", display, "darktable", "--library", str(self.library), "--configdir", str(self.config),
+                   "--cachedir", str(self.work / "cache"), "-d", "lua"]
+        with open(log, "ab") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=self.env,
+                                       start_new_session=True)
+            try:
+                self._wait(process, report, log)
+            finally:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)  # xvfb-run, Xvfb, darktable: this run's group only
+                    process.wait()
+        assert report.exists(), f"darktable wrote no report; log: {log.read_text()[-3000:]}"
+        result = json.loads(report.read_text(encoding="utf-8"))
+        assert "error" not in result["extra"], result["extra"]
+        return result
+
+    @staticmethod
+    def _wait(process: subprocess.Popen, report: Path, log: Path) -> None:
+        """Wait for darktable to quit, or for QUIT_GRACE seconds after the report is written.
+
+        darktable 4.2 asked to quit from a Lua thread now and then never leaves its main
+        loop (seen under load); the work is done and stored by then, so that run is ended
+        (and darktable removes the stale lock of a dead process on the next start).
+        """
+        deadline = time.monotonic() + DARKTABLE_TIMEOUT
+        reported = None
+        while process.poll() is None:
+            now = time.monotonic()
+            if reported is None and report.exists():
+                reported = now
+            if reported is not None and now - reported > QUIT_GRACE:
+                return
+            if now > deadline:
+                pytest.fail(f"darktable did not finish within {DARKTABLE_TIMEOUT} s; log: {log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def _luarc(self, body: str, plugin: bool, watch_folders: str, report: Path) -> str:
+        load = 'require "blurwatch/blurwatch"' if plugin else ""
+        return f"""
+local dt = require "darktable"
+dt.preferences.write("blurwatch", "executable", "file", {lua_string(str(blurwatch_program()))})
+dt.preferences.write("blurwatch", "watch_folders", "string", {lua_string(watch_folders)})
+local probe = dofile({lua_string(str(HERE / "dt_probe.lua"))})
+local imported_films = 0
+dt.register_event("test_probe", "post-import-film", function() imported_films = imported_films + 1 end)
+{load}
+dt.control.dispatch(function()
+  local ok, err = pcall(function()
+{body}
+  end)
+  if not ok then probe.finish({lua_string(str(report))}, {{error = tostring(err)}}) end
+end)
+"""
+
+    def shown_in_database(self) -> dict[str, tuple[int, bool, list[str]]]:
+        """Per photo path: (rating, yellow, blurwatch tags), read from library.db and data.db."""
+        with sqlite3.connect(self.library) as db:
+            db.execute("ATTACH DATABASE ? AS data", (str(self.config / "data.db"),))
+            paths = {imgid: path for imgid, path in db.execute(
+                "SELECT i.id, f.folder || '/' || i.filename FROM images i JOIN film_rolls f ON i.film_id = f.id")}
+            flags = dict(db.execute("SELECT id, flags FROM images"))
+            yellow = {imgid for (imgid,) in db.execute("SELECT imgid FROM color_labels WHERE color = 1")}
+            tags: dict[int, list[str]] = {imgid: [] for imgid in paths}
+            for imgid, name in db.execute("SELECT ti.imgid, t.name FROM main.tagged_images ti "
+                                          "JOIN data.tags t ON t.id = ti.tagid WHERE t.name LIKE 'blurwatch|%'"):
+                tags[imgid].append(name)
+        return {path: (-1 if flags[i] & 8 else flags[i] & 7, i in yellow, sorted(tags[i])) for i, path in paths.items()}
+
+
+def shown_through_lua(report: dict[str, Any]) -> dict[str, tuple[int, bool, list[str]]]:
+    return {image["path"]: (image["rating"], image["yellow"], sorted(t for t in image["tags"] if t.startswith("blurwatch|")))
+            for image in report["images"]}
+
+
+def expected(stored: dict[str, Any]) -> tuple[int, bool, list[str]]:
+    """What darktable must show for a stored verdict (plugin/README.md's mapping)."""
+    verdict = stored["verdict"]
+    if verdict is None:
+        return 1, False, []
+    rating = stored["rating"] if stored["rating"] is not None else 1
+    if verdict == "reject" and not stored["rating_is_manual"]:
+        rating = -1
+    tags = [f"blurwatch|{reason}" for reason in stored["reasons"]]
+    if verdict == "review":
+        tags.append("blurwatch|review")
+    return rating, verdict == "review", sorted(tags)
+
+
+@pytest.fixture
+def darktable(tmp_path: Path, env: dict[str, str]) -> Darktable:
+    return Darktable(tmp_path / "dt", env)
+
+
+def copy_photos(folder: Path, relpaths: list[str]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for relpath in relpaths:
+        copy = folder / Path(relpath).name
+        shutil.copyfile(SHARED_DATA / "photos" / relpath, copy)
+        copies.append(copy)
+    return copies
+
+
+needs_model = pytest.mark.skipif(not MODEL.exists(), reason=f"the sharpness model is not built yet ({MODEL})")
+
+# -- tests ----------------------------------------------------------------------------------
+
+
+def test_plugin_loads_and_destroy_unregisters_everything(darktable: Darktable) -> None:
+    body = """
+  local script = require "blurwatch/blurwatch"
+  local before = dt.gui.libs["blurwatch"] ~= nil and dt.gui.libs["blurwatch"].visible
+  script.destroy()
+  -- every name the plugin registered is free again (darktable refuses a name twice)
+  local free = {}
+  for _, entry in ipairs({{"blurwatch", "post-import-image"}, {"blurwatch", "post-import-film"},
+                          {"blurwatch_rescan", "shortcut"}, {"blurwatch_cull", "shortcut"}}) do
+    local ok = pcall(dt.register_event, entry[1], entry[2], function() end, "probe " .. entry[1])
+    free[#free + 1] = ok
+  end
+  probe.finish(OUT, {visible_before = before, visible_after = dt.gui.libs["blurwatch"].visible, free = free})
+"""
+    report = darktable.run(body.replace("OUT", lua_string(str(darktable.work / "report.json"))), plugin=False)
+
+    assert report["extra"] == {"visible_before": True, "visible_after": False, "free": [True] * 4}
+
+
+@requires_shared
+@needs_model
+@pytest.mark.parametrize("plugin", [False, True], ids=["darktable alone", "with the plugin"])
+def test_a_folder_scored_before_import_shows_blurwatchs_verdicts(darktable: Darktable, env: dict[str, str],
+                                                                 tmp_path: Path, plugin: bool) -> None:
+    folder = tmp_path / "card"
+    copy_photos(folder, PHOTOS)
+    run_blurwatch(env, "--once", "--json", str(folder))
+    stored = {record["path"]: record for record in run_blurwatch(env, "verdict", "--json", str(folder))}
+    assert len({record["verdict"] for record in stored.values()}) >= 2, f"too uniform to test: {stored}"
+    scored = sum(record["verdict"] is not None for record in stored.values())
+
+    body = f"""
+  dt.database.import({lua_string(str(folder))})
+  probe.wait_until(function() return imported_films > 0 and #dt.database >= {len(PHOTOS)} end, 30)
+  probe.wait_until(function() return {str(not plugin).lower()} or probe.count_marked() >= {scored} end, 30)
+  probe.finish({lua_string(str(darktable.work / "report.json"))})
+"""
+    report = darktable.run(body, plugin=plugin)
+
+    want = {path: expected(record) for path, record in stored.items()}
+    assert shown_through_lua(report) == want
+    assert darktable.shown_in_database() == want
+    for photo in folder.glob("*.xmp"):  # darktable rewrote them: the plugin's marker stays inside darktable
+        assert "darktable|blurwatch" not in photo.read_text(encoding="utf-8")
+
+
+@requires_shared
+@needs_model
+def test_photos_imported_before_scoring_get_their_verdicts_through_rescan(darktable: Darktable, env: dict[str, str],
+                                                                         tmp_path: Path) -> None:
+    folder = tmp_path / "watched"
+    early = copy_photos(folder, PHOTOS[:5])
+    out = lua_string(str(darktable.work / "report.json"))
+    first = darktable.run(f"""
+  dt.database.import({lua_string(str(folder))})
+  probe.wait_until(function() return imported_films > 0 and #dt.database >= {len(early)} end, 30)
+  dt.control.sleep(1500) -- the plugin asks blurwatch, which knows no verdict yet
+  probe.finish({out})
+""")
+    assert all(state == (1, False, []) for state in shown_through_lua(first).values())
+
+    late = copy_photos(folder, PHOTOS[5:])  # new photos arrive in the watch folder
+    run_blurwatch(env, "--once", "--json", str(folder))
+    stored = {record["path"]: record for record in run_blurwatch(env, "verdict", "--json", str(folder))}
+    scored = sum(record["verdict"] is not None for record in stored.values())
+
+    report = darktable.run(f"""
+  dt.gui.action("lua/blurwatch: rescan", 0, "", "", 1.0)
+  probe.wait_until(function() return #dt.database >= {len(early) + len(late)} and probe.count_marked() >= {scored} end, 40)
+  probe.finish({out})
+""", watch_folders=str(folder))
+
+    want = {path: expected(record) for path, record in stored.items()}
+    assert shown_through_lua(report) == want
+    assert darktable.shown_in_database() == want
+    if any(record["verdict"] == "reject" and record["rating_is_manual"]
+           for path, record in stored.items() if Path(path) in early):
+        # darktable wrote xmp:Rating 1 (its default) into every sidecar at import, and
+        # blurwatch took it for a rating set by hand, so these photos kept 1 star.
+        pytest.xfail("blurwatch counts darktable's import default (xmp:Rating 1) as a manual rating")

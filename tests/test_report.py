@@ -1,0 +1,423 @@
+"""The contact-sheet report: built from real sidecars, checked in a real headless chromium."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from blurwatch import report, sidecar
+from blurwatch.config import Config, SidecarConfig
+from blurwatch.exposure import measure
+from blurwatch.pipeline import PhotoResult
+from blurwatch.sharpness import Sharpness, SharpnessModel, decode_map, default_model_dir, encode_map
+from blurwatch.verdict import Thresholds, Verdict
+
+from conftest import requires_program, requires_shared, SHARED_DATA
+
+LIMITS = Thresholds(reject_below=0.3, keep_from=0.5)
+GREY_EXPOSURE = measure(np.arange(256, dtype=np.uint8).reshape(16, 16))
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+    "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=1400,1000",
+    # Belt and braces: even if the page asked for a host, nothing would resolve.
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+)
+requires_model = pytest.mark.skipif(
+    not (default_model_dir() / "sharpness.json").is_file(), reason="the shipped sharpness model is not built yet"
+)
+# No user configuration, not under systemd.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "INVOCATION_ID")} | {
+    "XDG_CONFIG_HOME": "/nonexistent/blurwatch-test"
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def make_photo(path: Path, size: tuple[int, int] = (600, 400), seed: int = 0) -> Path:
+    """A colourful JPEG: a warm left half, a cool right half, some texture."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, : width // 2] = (40, 90, 220)  # BGR: orange-red
+    image[:, width // 2 :] = (200, 120, 30)  # blue
+    image = cv2.add(image, rng.integers(0, 40, image.shape, dtype=np.uint8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def result(photo: Path, decision: str, reasons: tuple[str, ...], score: float, ev: float = 0.0) -> PhotoResult:
+    """A scoring result as the pipeline would hand it to the sidecar writer."""
+    grid = np.full((4, 6), np.nan, np.float32)
+    grid[1:3, 1:5] = score
+    grid[0, 0] = 1.0
+    return PhotoResult(
+        path=photo,
+        verdict=Verdict(decision, reasons, 0.5 if decision == "keep" else 0.0),  # type: ignore[arg-type]
+        rating=-1 if decision == "reject" else None,
+        sharpness=Sharpness(score, grid, 9),
+        exposure=dataclasses.replace(GREY_EXPOSURE, mean_ev=ev),
+        decoded_from="jpeg",
+        model_version="test-model",
+        thresholds=LIMITS,
+    )
+
+
+def stored(verdict: str = "keep", reasons: tuple[str, ...] = (), score: float = 0.8, **changes) -> sidecar.StoredVerdict:
+    fields = dict(sidecar=Path("x.xmp"), verdict=verdict, reasons=reasons, sharpness=score, exposure_ev=-0.4,
+                  clipped=0.01, crushed=0.02, sharpness_map="12-9/3456", model_version="test-model",
+                  decoded_from="jpeg", rating=None, rating_is_manual=False)
+    fields.update(changes)
+    return sidecar.StoredVerdict(**fields)
+
+
+def thresholds_model() -> SharpnessModel:
+    """Model metadata with known thresholds; its interpreter is never created."""
+    metadata = {"version": "test-model", "patches": {}, "thresholds": {"reject_below": 0.3, "keep_from": 0.5}}
+    return SharpnessModel(Path("unused.tflite"), metadata)
+
+
+
+
+# The culled folder every browser test looks at: 3 rejects, 2 reviews, 4 keeps, 1 unscored.
+CULL = (
+    ("blur1.jpg", "reject", ("blurry",), 0.05, 0.0),
+    ("blur2.jpg", "reject", ("blurry", "dark"), 0.12, -3.1),
+    ("dark.jpg", "reject", ("dark",), 0.70, -3.4),
+    ("soft1.jpg", "review", ("blurry",), 0.40, 0.0),
+    ("soft2.jpg", "review", ("blurry",), 0.45, 0.2),
+    ("keep1.jpg", "keep", (), 0.92, 0.1),
+    ("keep2.jpg", "keep", (), 0.61, -0.5),
+    ("keep3.jpg", "keep", (), 0.77, 0.3),
+    ("keep4.jpg", "keep", (), 0.85, -1.0),
+)
+
+
+@pytest.fixture(scope="module")
+def culled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of photos with real sidecars written by blurwatch.sidecar, and one never culled."""
+    folder = tmp_path_factory.mktemp("culled") / "shoot"
+    for i, (name, decision, reasons, score, ev) in enumerate(CULL):
+        photo = make_photo(folder / name, seed=i)
+        sidecar.write_verdict(photo, result(photo, decision, reasons, score, ev), SidecarConfig())
+    make_photo(folder / "new.jpg", seed=99)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def page(culled: Path) -> Path:
+    return report.write_report([culled], culled.parent / "cull.html", Config(), model=thresholds_model())
+
+
+def chromium(tmp_path: Path, url: str, *args: str) -> str:
+    """Run headless chromium with a fresh profile; returns its stdout."""
+    profile = tmp_path / f"chromium-profile-{time.monotonic_ns()}"
+    done = subprocess.run(
+        ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=10000", *args, url],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def selftest(tmp_path: Path, page: Path) -> dict:
+    """Open ``page#selftest`` and read the results its script wrote into the DOM."""
+    dom = chromium(tmp_path, page.as_uri() + "#selftest", "--dump-dom")
+    match = re.search(r'<pre id="selftest"[^>]*data-done="yes"[^>]*>(.*?)</pre>', dom, re.S)
+    assert match, "the page's self-test did not finish"
+    return json.loads(html.unescape(match.group(1)))
+
+
+def screenshot(tmp_path: Path, page: Path, fragment: str = "") -> np.ndarray:
+    shot = tmp_path / f"shot{fragment.replace('#', '-')}.png"
+    chromium(tmp_path, page.as_uri() + fragment, f"--screenshot={shot}")
+    image = cv2.imread(str(shot))
+    assert image is not None, f"chromium wrote no screenshot at {shot}"
+    return image
+
+
+# ---------------------------------------------------------------- reading the sidecars
+
+
+def test_the_report_lists_every_shot_in_the_section_its_sidecar_names(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    for sid, count in (("reject", 3), ("review", 2), ("keep", 4), ("none", 1)):
+        section = re.search(rf'<details class="section s-{sid}".*?</details>', text, re.S)
+        assert section, sid
+        assert section.group(0).count('<article class="card"') == count, sid
+    assert "not culled yet" in text
+    assert 'data-reasons="blurry dark"' in text
+    assert "\u2715 rejected" in text  # the -1 rating blurwatch wrote for rejects
+
+
+def test_the_map_in_the_page_is_the_sidecars_map(page: Path) -> None:
+    maps = re.findall(r'data-map="([^"]*)"', page.read_text(encoding="utf-8"))
+    written = encode_map(result(Path("x"), "keep", (), 0.4).sharpness.map)
+    assert written in maps
+    assert decode_map(written).shape == (4, 6)
+
+
+def test_a_raw_jpeg_pair_is_one_shot(tmp_path: Path) -> None:
+    entry = report.read_entry((tmp_path / "IMG_1.JPG", tmp_path / "IMG_1.CR2"), "darktable")
+    assert entry.stored is None and entry.partners == (tmp_path / "IMG_1.CR2",)
+    assert "+CR2" in report._card(entry, None, "cull.html.d", tmp_path)
+
+
+def test_an_unreadable_sidecar_lists_the_shot_without_a_verdict(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    photo = make_photo(tmp_path / "a.jpg")
+    (tmp_path / "a.jpg.xmp").write_text("<x:xmpmeta><unclosed>", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
+        entry = report.read_entry((photo,), "darktable")
+    assert entry.section == "none" and entry.problem.startswith("sidecar not readable: is not valid XML")
+    assert f"{photo}: sidecar not readable" in caplog.text
+
+
+def test_missing_paths_are_logged_and_the_rest_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    make_photo(tmp_path / "a.jpg")
+    with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
+        out = report.write_report([tmp_path, tmp_path / "gone"], tmp_path / "r.html", Config(), model=thresholds_model())
+    assert "gone: no such file or folder" in caplog.text
+    assert out.read_text(encoding="utf-8").count('<article class="card"') == 1
+
+
+def test_a_report_inside_the_photo_folder_does_not_list_its_own_thumbnails(tmp_path: Path) -> None:
+    make_photo(tmp_path / "a.jpg")
+    out = tmp_path / "cull.html"
+    for _ in range(2):
+        report.write_report([tmp_path], out, Config(), model=thresholds_model())
+    assert out.read_text(encoding="utf-8").count('<article class="card"') == 1
+
+
+@requires_model
+def test_the_report_command(culled: Path, tmp_path: Path) -> None:
+    """``blurwatch report`` in a subprocess, with the shipped model's thresholds."""
+    done = subprocess.run([sys.executable, "-m", "blurwatch", "report", str(culled), "-o", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, env=CLEAN_ENV)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (tmp_path / "cull.html").resolve().as_uri()
+    assert (tmp_path / "cull.html").read_text(encoding="utf-8").count('<article class="card"') == 10
+    gone = subprocess.run([sys.executable, "-m", "blurwatch", "report", str(tmp_path / "gone")],
+                          capture_output=True, text=True, timeout=120, env=CLEAN_ENV)
+    assert gone.returncode == 2 and gone.stderr.strip().endswith("no such file or folder: " + str(tmp_path / "gone"))
+
+
+# ---------------------------------------------------------------- the page itself
+
+
+def test_the_page_is_offline_by_construction(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    assert re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.I) is None
+    assert "@import" not in text and "url(" not in text
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', text)
+    assert csp and csp.group(1) == (
+        "default-src 'none'; img-src 'self' data: file:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+    )
+    thumbs = re.findall(r'<img [^>]*src="([^"]+)"', text)
+    assert len(thumbs) == 10 and all(src.startswith("cull.html.d/") for src in thumbs)
+    assert all((page.parent / src).is_file() for src in thumbs)
+    assert 'loading="lazy"' in text
+
+
+def test_names_are_escaped_and_links_relative(tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "photos" / 'a <b>&"x\'#1.jpg')
+    entry = report.Entry(photo, stored(reasons=("<script>",)))
+    out = report.render([entry], tmp_path / "out" / "my report.html", LIMITS, Config())
+    text = out.read_text(encoding="utf-8")
+    assert "<b>&" not in text and text.count("<script>") == 2  # the page's own two scripts
+    assert "a &lt;b&gt;&amp;&quot;x&#x27;#1.jpg" in text
+    assert 'href="../photos/a%20%3Cb%3E%26%22x%27%231.jpg"' in text
+    assert 'src="my%20report.html.d/' in text
+
+
+def test_the_histogram_draws_the_thresholds_and_stacks_verdicts() -> None:
+    svg = report.histogram_svg([0.05, 0.1, 0.41, 0.9, 0.91], ["reject", "reject", "review", "keep", "keep"], LIMITS)
+    assert 'class="t-reject" x1="180.0"' in svg and 'class="t-keep" x1="300.0"' in svg
+    assert "reject 0.30" in svg and "keep 0.50" in svg
+    assert len(re.findall(r'<rect class="h-keep"', svg)) == 1  # 0.90 and 0.91 share a bin
+    assert "<title>2 keep" in svg
+
+
+def test_write_report_draws_the_thresholds_config_and_model_give(tmp_path: Path) -> None:
+    make_photo(tmp_path / "a.jpg")
+    strict = Config().replace(sensitivity=1.0)
+    text = report.write_report([tmp_path], tmp_path / "r.html", strict, model=thresholds_model()).read_text()
+    assert "reject below 0.66 · keep from 0.82" in text  # 0.3 and 0.5 moved 1.5 in logit space
+
+
+# ---------------------------------------------------------------- thumbnails
+
+
+def test_thumbnails_are_colour_reduced_and_upright(tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "big.jpg", size=(3000, 2000))
+    thumb = report.colour_thumbnail(photo)
+    assert thumb is not None and thumb.shape == (240, 360, 3)
+    left, right = thumb[:, :150].mean(axis=(0, 1)), thumb[:, 210:].mean(axis=(0, 1))
+    assert left[2] > 150 > left[0] and right[0] > 150 > right[2]  # warm stays warm, cool stays cool
+
+
+def test_a_small_photo_is_not_upscaled(tmp_path: Path) -> None:
+    thumb = report.colour_thumbnail(make_photo(tmp_path / "small.jpg", size=(200, 120)))
+    assert thumb is not None and thumb.shape == (120, 200, 3)
+
+
+@pytest.mark.integration
+@requires_program("exiftool")
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "rotated.jpg", size=(1200, 800))
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-Orientation#=6", str(photo)], check=True)
+    thumb = report.colour_thumbnail(photo)
+    assert thumb is not None and thumb.shape == (360, 240, 3)
+
+
+@pytest.mark.shared
+@requires_shared
+def test_raw_thumbnails_use_a_big_enough_embedded_preview_else_the_decoder(tmp_path: Path) -> None:
+    raw = SHARED_DATA / "raw"
+    jpeg_preview = raw / "NEF" / "mei__Issue_247-1.nef"  # a 425x640 JPEG preview
+    bitmap_preview = raw / "NEF" / "imageio__Nikon_uncompressed.nef"  # a 320x218 RGB preview
+    tiny_preview = raw / "KDC" / "rawpy__RAW_KODAK_DC50_e.KDC"  # 96x64: too small, demosaiced in gray
+    thumbs = report.make_thumbnails([jpeg_preview, bitmap_preview, tiny_preview], tmp_path / "r.html.d", Config())
+    assert [(t.width, t.height) for t in thumbs.values() if t] == [(239, 360), (320, 218), (360, 240)]
+
+    def colourfulness(photo: Path) -> float:
+        image = cv2.imread(str(tmp_path / "r.html.d" / thumbs[photo].name)).astype(int)
+        return float(np.abs(image - image.mean(axis=2, keepdims=True)).mean())
+
+    assert colourfulness(jpeg_preview) > 1.5 and colourfulness(bitmap_preview) > 1.5
+    assert colourfulness(tiny_preview) < 0.5  # decoding's grayscale
+
+
+@pytest.mark.shared
+@requires_shared
+def test_broken_raw_files_get_a_placeholder_not_a_crash(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    stubs = [SHARED_DATA / "raw" / p for p in ("CR2/exiftool__CanonRaw.cr2", "ORF/filetype__fixture.orf",
+                                                 "ARW/filetype__fixture-sony-zv-e10.arw")]
+    before = [s.read_bytes() for s in stubs]
+    with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
+        thumbs = report.make_thumbnails(stubs, tmp_path / "r.html.d", Config())
+    assert thumbs == {stub: None for stub in stubs}
+    assert all(str(stub) in caplog.text for stub in stubs)
+    entries = [report.Entry(stub, None, "not culled yet") for stub in stubs]
+    text = report.render(entries, tmp_path / "r.html", LIMITS, Config()).read_text()
+    assert text.count("no preview") == 3
+    assert [s.read_bytes() for s in stubs] == before  # originals are only read
+
+
+def test_thumbnails_are_cached_and_stale_ones_removed(tmp_path: Path) -> None:
+    photos = [make_photo(tmp_path / f"p{i}.jpg", seed=i) for i in range(3)]
+    thumbs_dir = tmp_path / "r.html.d"
+    first = report.make_thumbnails(photos, thumbs_dir, Config())
+    stamps = {p.name: p.stat().st_mtime_ns for p in thumbs_dir.iterdir()}
+    assert report.make_thumbnails(photos, thumbs_dir, Config()) == first
+    assert {p.name: p.stat().st_mtime_ns for p in thumbs_dir.iterdir()} == stamps  # nothing remade
+
+    make_photo(photos[0], size=(500, 400), seed=7)  # edited: new size and mtime
+    again = report.make_thumbnails(photos[:2], thumbs_dir, Config())
+    assert again[photos[0]] != first[photos[0]] and again[photos[1]] == first[photos[1]]
+    assert sorted(p.name for p in thumbs_dir.iterdir()) == sorted(t.name for t in again.values())
+
+
+def test_a_broken_jpeg_gets_a_placeholder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
+        thumbs = report.make_thumbnails([broken], tmp_path / "r.html.d", Config())
+    assert thumbs == {broken: None}
+    assert f"{broken}: no thumbnail" in caplog.text
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+@pytest.mark.integration
+@requires_program("chromium")
+def test_in_chromium_counts_overlay_filter_and_sort_work(tmp_path: Path, culled: Path, page: Path) -> None:
+    got = selftest(tmp_path, page)
+    verdicts = [sidecar.read_verdict(photo) for photo in sorted(culled.glob("*.jpg"))]
+    expected = Counter(v.verdict if v else "none" for v in verdicts)
+    assert got["sections"] == dict(expected) == {"reject": 3, "review": 2, "keep": 4, "none": 1}
+    assert got["withMap"] == 9
+    assert (got["mapsShownBefore"], got["mapsShownOn"], got["mapsPainted"], got["mapsShownOff"]) == (0, 9, 9, 0)
+    assert got["filter"] == {"all": 10, "blurry": 4, "dark": 2}
+    assert got["sortedAsc"] and got["sortedDesc"] and got["sortedName"]
+    assert got["firstImageWidths"] and all(w == 360 for w in got["firstImageWidths"])
+    assert got["violations"] == [] and got["foreignResources"] == []
+
+
+@pytest.mark.integration
+@requires_program("chromium")
+def test_in_chromium_the_sheet_renders_and_the_map_shows(tmp_path: Path, page: Path) -> None:
+    plain = screenshot(tmp_path, page)
+    mapped = screenshot(tmp_path, page, "#map")
+    assert plain.shape == (1000, 1400, 3)
+    assert cv2.cvtColor(plain, cv2.COLOR_BGR2GRAY).std() > 20  # not a blank page
+    # Thumbnails are drawn: the photos' warm orange is on screen.
+    warm = (plain[..., 2] > 170) & (plain[..., 1] > 70) & (plain[..., 1] < 140) & (plain[..., 0] < 90)
+    assert warm.sum() > 5000
+    changed = np.abs(plain.astype(int) - mapped.astype(int)).max(axis=2) > 30
+    assert changed.sum() > 20000  # the overlay covers the thumbnails
+
+
+@pytest.mark.integration
+@requires_program("chromium")
+def test_in_chromium_the_policy_blocks_anything_from_outside(tmp_path: Path, page: Path) -> None:
+    leaky = page.with_name("leaky.html")
+    text = page.read_text(encoding="utf-8").replace(
+        "<main>", '<main><img src="https://example.com/pixel.png"><link rel="stylesheet" href="http://example.com/x.css">'
+    )
+    leaky.write_text(text, encoding="utf-8")
+    got = selftest(tmp_path, leaky)
+    assert any("example.com/pixel.png" in v for v in got["violations"])
+    assert any("example.com/x.css" in v for v in got["violations"])  # blocked before any request
+
+
+# ---------------------------------------------------------------- scale
+
+
+@pytest.mark.slow
+def test_two_thousand_photos(tmp_path: Path, record_property) -> None:
+    folder = tmp_path / "big"
+    rng = np.random.default_rng(3)
+    decisions = ("reject", "review", "keep")
+    expected = dict.fromkeys(decisions, 0)
+    for i in range(2000):
+        photo = folder / f"IMG_{i:04d}.jpg"
+        photo.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(photo), np.full((48, 64, 3), rng.integers(0, 255, 3), np.uint8))
+        decision = decisions[i % 3]
+        expected[decision] += 1
+        score = float(rng.uniform(0, 1))
+        sidecar.write_verdict(photo, result(photo, decision, ("blurry",) if decision != "keep" else (), score),
+                              SidecarConfig())
+    out = tmp_path / "cull.html"
+    started = time.monotonic()
+    report.write_report([folder], out, Config(), model=thresholds_model())
+    first = time.monotonic() - started
+    started = time.monotonic()
+    report.write_report([folder], out, Config(), model=thresholds_model())
+    cached = time.monotonic() - started
+    size = out.stat().st_size
+    record_property("first_seconds", round(first, 2))
+    record_property("cached_seconds", round(cached, 2))
+    record_property("html_bytes", size)
+    print(f"2000 photos: first {first:.1f} s, cached {cached:.1f} s, {size / 1e6:.2f} MB of HTML")
+    assert size < 2000 * 1500  # no inlined images: about a kilobyte a photo
+    assert "base64" not in out.read_text(encoding="utf-8")
+    assert len(list(out.with_name("cull.html.d").iterdir())) == 2000
+    if shutil.which("chromium"):  # and it opens: every card is on the page
+        assert selftest(tmp_path, out)["sections"] == expected

@@ -1,0 +1,120 @@
+"""Patches, aggregation, the sharpness map, and the shipped model on real photos."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from blurwatch import decoding
+from blurwatch.config import DecodeConfig
+from blurwatch.sharpness import (
+    MODEL_NAME, PatchSpec, aggregate, best_patches, decode_map, default_model_dir, encode_map, extract_patches,
+    motion_coherence,
+)
+from conftest import requires_shared
+from training import dataset, degrade
+
+SPEC = PatchSpec()
+
+
+def _texture(h: int, w: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(0, 256, (h, w)).astype(np.uint8), (0, 0), 0.8)
+
+
+def test_flat_image_has_no_patches():
+    patches = extract_patches(np.full((300, 400), 128, np.uint8), SPEC)
+    assert len(patches.data) == 0
+    assert patches.grid == (4, 6)
+
+
+def test_patches_are_normalised_and_located():
+    gray = np.full((256, 256), 128, np.uint8)
+    gray[64:128, 128:192] = _texture(64, 64)
+    patches = extract_patches(gray, SPEC)
+    assert patches.cells.tolist() == [[1, 2]]
+    assert patches.data.shape == (1, 64, 64, 1)
+    assert abs(float(patches.data.mean())) < 1e-4 and float(patches.data.std()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_patch_count_is_capped_at_the_most_textured():
+    gray = _texture(64 * 20, 64 * 20)
+    assert len(extract_patches(gray, SPEC).data) == SPEC.max_patches
+
+
+def test_image_smaller_than_a_patch():
+    patches = extract_patches(np.zeros((30, 500), np.uint8), SPEC)
+    assert len(patches.data) == 0 and aggregate(np.zeros(0), 0.0, SPEC) == 0.0
+
+
+def test_best_patches_decide():
+    logits = np.array([-8.0] * 36 + [12.0] * 12)  # a small sharp subject on a soft background
+    best = best_patches(logits, SPEC)
+    assert sorted(best) == list(range(36, 48))
+    assert aggregate(logits[best], 0.2, SPEC) > 0.9
+
+
+def test_one_shared_gradient_direction_costs_sharpness():
+    rng = np.random.default_rng(2)
+    streaks = np.repeat(rng.normal(size=(8, 64, 1, 1)), 64, axis=2).astype(np.float32)  # vertical lines only
+    crosses = np.concatenate([streaks[:4], np.swapaxes(streaks[4:], 1, 2)])  # verticals and horizontals
+    assert motion_coherence(streaks) > 0.95
+    assert motion_coherence(crosses) < 0.2
+    logits = np.full(8, 6.0)
+    assert aggregate(logits, motion_coherence(streaks), SPEC) < aggregate(logits, motion_coherence(crosses), SPEC)
+
+
+def test_map_text_round_trip():
+    grid = np.array([[0.0, 0.5, np.nan], [1.0, 0.22, 0.9]], np.float32)
+    text = encode_map(grid)
+    assert text == "04-/928"
+    back = decode_map(text)
+    assert np.isnan(back[0, 2]) and np.allclose(back[1], [1.0, 2 / 9, 8 / 9])
+
+
+def test_shipped_model_and_metadata():
+    meta = json.loads((default_model_dir() / f"{MODEL_NAME}.json").read_text())
+    assert (default_model_dir() / f"{MODEL_NAME}.tflite").stat().st_size < 1_000_000
+    assert 0 < meta["thresholds"]["reject_below"] <= meta["thresholds"]["keep_from"] < 1
+    assert meta["patches"]["size"] == SPEC.size
+
+
+def test_model_scores_a_texture_and_its_blurred_copy(model):
+    sharp = _texture(512, 512)
+    blurred = degrade.blur(sharp, degrade.defocus_kernel(5.0)).astype(np.uint8)
+    assert model.score(sharp).score > model.score(blurred).score
+
+
+def test_model_is_loaded_once_and_is_deterministic(model):
+    gray = _texture(300, 300, seed=3)
+    first = model.score(gray)
+    assert model.score(gray).score == first.score
+    assert first.map.shape == (4, 4)
+
+
+@requires_shared
+@pytest.mark.shared
+def test_training_and_inference_see_identical_patches(shared_data):
+    path = sorted((shared_data / "photos" / "sharp").iterdir())[0]
+    gray = decoding.decode(path, DecodeConfig()).gray
+    assert np.array_equal(dataset.working_gray(path), gray)
+    taken, _ = dataset._patches(gray, SPEC, np.random.default_rng(5), count=10_000)
+    rng = np.random.default_rng(5)
+    dy, dx = (int(rng.integers(SPEC.size)) for _ in range(2))
+    reference = extract_patches(gray[dy:, dx:], SPEC).data
+    key = lambda a: a[np.lexsort(a.reshape(len(a), -1)[:, :8].T)]  # noqa: E731
+    assert np.array_equal(key(taken), key(reference))
+
+
+@requires_shared
+@pytest.mark.shared
+def test_real_bokeh_photo_is_sharp_and_its_map_shows_where(shared_data, model):
+    path = shared_data / "photos" / "bokeh_sharp" / "imagenet__n01531178_goldfinch.JPEG"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not in this copy of the data")
+    result = model.score(decoding.decode(path, DecodeConfig()).gray)
+    assert result.score >= model.thresholds["keep_from"]
+    assert np.nanmin(result.map) < np.nanmax(result.map)

@@ -1,0 +1,673 @@
+"""Sidecar writing and reading: real exiv2 (pyexiv2), checked with exiftool, the exiv2 CLI and darktable."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import time
+import tracemalloc
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyexiv2
+import pytest
+
+from blurwatch import sidecar
+from blurwatch.config import SidecarConfig
+from blurwatch.errors import SidecarError
+from blurwatch.exposure import Exposure
+from blurwatch.pipeline import PhotoResult
+from blurwatch.sharpness import Sharpness
+from blurwatch.verdict import REASONS as REASONS_ALL
+from blurwatch.verdict import Thresholds, Verdict
+from conftest import requires_program
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sidecars"
+DARKTABLE_FIXTURE = FIXTURES / "darktable-4.2.1.jpg.xmp"
+ADOBE_FIXTURE = FIXTURES / "adobe-photoshop-cs2.xmp"
+ALL_FIXTURES = sorted(FIXTURES.glob("*.xmp"))
+
+REASONS = {"reject": ("blurry", "dark"), "review": ("blurry",), "keep": ()}
+RATINGS = {"reject": -1, "review": None, "keep": None}
+# Not a timing target: a bound that turns a hang into a failure.
+HANG_GUARD_SECONDS = 10.0
+
+
+def result(decision: str = "reject", reasons: tuple[str, ...] | None = None, rating: int | None | str = "auto",
+           score: float = 0.1234) -> PhotoResult:
+    """A scoring result as the pipeline hands it to the writer; no model needed."""
+    grid = np.array([[0.1, np.nan, 0.5], [0.9, 0.25, np.nan]], np.float32)
+    return PhotoResult(
+        path=Path("IMG_0001.jpg"),
+        verdict=Verdict(decision, REASONS[decision] if reasons is None else reasons, 0.0),  # type: ignore[arg-type]
+        rating=RATINGS[decision] if rating == "auto" else rating,  # type: ignore[arg-type]
+        sharpness=Sharpness(score, grid, 4),
+        exposure=Exposure(mean_ev=-2.75, clipped=0.0123, crushed=0.2468, shadows=2, highlights=180, median=40),
+        decoded_from="jpeg",
+        model_version="test-model-1",
+        thresholds=Thresholds(0.3, 0.6),
+    )
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    """A small real JPEG: the original the writer must never touch."""
+    path = tmp_path / "IMG_0001.jpg"
+    pixels = np.random.default_rng(7).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    path.write_bytes(cv2.imencode(".jpg", pixels)[1].tobytes())
+    return path
+
+
+def darktable_sidecar(photo: Path, fixture: Path = DARKTABLE_FIXTURE) -> Path:
+    path = photo.with_name(photo.name + ".xmp")
+    shutil.copyfile(fixture, path)
+    return path
+
+
+def xmp(path: Path) -> dict:
+    """Every XMP property as exiv2 flattens it."""
+    image = pyexiv2.ImageData(path.read_bytes())
+    try:
+        return image.read_xmp()
+    finally:
+        image.close()
+
+
+def exiftool(path: Path) -> dict:
+    """Every property as exiftool (an independent XMP parser) reads it, raw values."""
+    out = subprocess.run(["exiftool", "-j", "-G1", "-struct", "-n", str(path)], check=True,
+                         capture_output=True, text=True).stdout
+    return {k: v for k, v in json.loads(out)[0].items() if k.startswith("XMP-")}
+
+
+def listed(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return sorted(folder.glob(".*blurwatch-tmp"))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- naming ------------------------------------------------------------------------
+
+
+def test_sidecar_paths_follow_the_naming_option_with_a_lower_case_extension() -> None:
+    photo = Path("/photos/IMG_0001.CR2")
+    assert sidecar.sidecar_paths(photo, "darktable") == [Path("/photos/IMG_0001.CR2.xmp")]
+    assert sidecar.sidecar_paths(photo, "adobe") == [Path("/photos/IMG_0001.xmp")]
+    assert sidecar.sidecar_paths(photo, "both") == [Path("/photos/IMG_0001.CR2.xmp"), Path("/photos/IMG_0001.xmp")]
+    with pytest.raises(ValueError):
+        sidecar.sidecar_paths(photo, "lightroom")
+
+
+@pytest.mark.parametrize("naming", ["darktable", "adobe", "both"])
+def test_write_creates_exactly_the_named_sidecars(photo: Path, naming: str) -> None:
+    written = sidecar.write_verdict(photo, result(), SidecarConfig(naming=naming))
+    expected = sidecar.sidecar_paths(photo, naming)
+    assert written == expected
+    assert sorted(photo.parent.glob("*.xmp")) == sorted(expected)
+
+
+def test_darktable_naming_leaves_an_existing_adobe_sidecar_alone(photo: Path) -> None:
+    adobe = photo.with_name("IMG_0001.xmp")
+    shutil.copyfile(ADOBE_FIXTURE, adobe)
+    sidecar.write_verdict(photo, result(), SidecarConfig(naming="darktable"))
+    assert adobe.read_bytes() == ADOBE_FIXTURE.read_bytes()
+    assert photo.with_name("IMG_0001.jpg.xmp").is_file()
+
+
+def test_the_original_photo_is_never_changed(photo: Path) -> None:
+    before, mtime = sha256(photo), photo.stat().st_mtime_ns
+    for decision in ("reject", "review", "keep"):
+        sidecar.write_verdict(photo, result(decision), SidecarConfig(naming="both"), force=True)
+        sidecar.read_verdict(photo)
+    assert sha256(photo) == before
+    assert photo.stat().st_mtime_ns == mtime
+
+
+# --- what a verdict writes -----------------------------------------------------------
+
+
+@pytest.mark.integration
+@requires_program("exiftool")
+@pytest.mark.parametrize("decision", ["reject", "review", "keep"])
+def test_new_sidecar_read_back_with_exiftool(photo: Path, decision: str) -> None:
+    [path] = sidecar.write_verdict(photo, result(decision), SidecarConfig())
+    tags = exiftool(path)
+    assert tags["XMP-digiKam:PickLabel"] == {"reject": 1, "review": 2, "keep": 3}[decision]
+    ours = {"reject": ["blurwatch|blurry", "blurwatch|dark"], "review": ["blurwatch|review", "blurwatch|blurry"],
+            "keep": []}[decision]
+    assert listed(tags.get("XMP-dc:Subject")) == ours
+    assert listed(tags.get("XMP-lr:HierarchicalSubject")) == ours
+    if decision == "reject":
+        assert tags["XMP-xmp:Rating"] == -1
+    else:
+        assert "XMP-xmp:Rating" not in tags  # blurwatch decided none: darktable's default applies
+    assert tags.get("XMP-xmp:Label") == ("Yellow" if decision == "review" else None)
+    assert tags["XMP-blurwatch:Verdict"] == decision
+    assert listed(tags.get("XMP-blurwatch:Reasons")) == list(REASONS[decision])
+    assert tags["XMP-blurwatch:Sharpness"] == 0.1234
+    assert tags["XMP-blurwatch:ExposureEV"] == -2.75
+    assert tags["XMP-blurwatch:Clipped"] == 0.0123
+    assert tags["XMP-blurwatch:Crushed"] == 0.2468
+    assert tags["XMP-blurwatch:SharpnessMap"] == result().to_json()["sharpness_map"]
+    assert tags["XMP-blurwatch:ModelVersion"] == "test-model-1"
+    assert tags["XMP-blurwatch:DecodedFrom"] == "jpeg"
+    assert tags["XMP-blurwatch:Photo"] == "IMG_0001.jpg"
+
+
+@pytest.mark.integration
+@requires_program("exiv2")
+def test_new_sidecar_read_back_with_the_exiv2_cli(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result("review", rating=2), SidecarConfig())
+    out = subprocess.run(["exiv2", "-px", str(path)], check=True, capture_output=True, text=True).stdout
+    rows = {}
+    for line in out.splitlines():
+        key, kind, count, *value = line.split(maxsplit=3)
+        rows[key] = (kind, int(count), value[0] if value else "")
+    assert rows["Xmp.xmp.Rating"] == ("XmpText", 1, "2")
+    assert rows["Xmp.xmp.Label"] == ("XmpText", 6, "Yellow")
+    assert rows["Xmp.digiKam.PickLabel"] == ("XmpText", 1, "2")
+    assert rows["Xmp.dc.subject"] == ("XmpBag", 2, "blurwatch|review, blurwatch|blurry")
+    assert rows["Xmp.lr.hierarchicalSubject"] == ("XmpBag", 2, "blurwatch|review, blurwatch|blurry")
+    assert rows["Xmp.blurwatch.Verdict"][2] == "review"
+    assert rows["Xmp.blurwatch.Reasons"][:2] == ("XmpBag", 1)
+
+
+def test_a_decided_rating_is_written_explicitly_and_none_is_not_invented(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result("keep", rating=None), SidecarConfig())
+    assert "Xmp.xmp.Rating" not in xmp(path)
+    sidecar.write_verdict(photo, result("keep", rating=4), SidecarConfig())
+    assert xmp(path)["Xmp.xmp.Rating"] == "4"
+
+
+def test_blurwatch_keywords_never_contain_a_comma_space(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result("reject", REASONS_ALL), SidecarConfig())
+    fields = xmp(path)
+    assert fields["Xmp.dc.subject"] == ["blurwatch|blurry", "blurwatch|dark", "blurwatch|overexposed"]
+    sidecar.write_verdict(photo, result("review", REASONS_ALL), SidecarConfig())
+    fields = xmp(path)
+    assert "blurwatch|review" in fields["Xmp.dc.subject"]
+    assert not any(", " in item for key in ("Xmp.dc.subject", "Xmp.lr.hierarchicalSubject", "Xmp.blurwatch.Reasons")
+                   for item in fields[key])
+
+
+def test_scored_is_an_iso_8601_timestamp(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result(), SidecarConfig())
+    assert datetime.fromisoformat(xmp(path)["Xmp.blurwatch.Scored"]).tzinfo is not None
+
+
+# --- merging into existing sidecars --------------------------------------------------
+
+
+@pytest.mark.integration
+@requires_program("exiftool")
+def test_merge_keeps_every_darktable_property(photo: Path) -> None:
+    path = darktable_sidecar(photo)
+    before = exiftool(path)
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    after = exiftool(path)
+    darktable = {key: value for key, value in before.items() if key.startswith("XMP-darktable:")}
+    assert {"XMP-darktable:History", "XMP-darktable:Xmp_version", "XMP-darktable:Masks_history"} <= darktable.keys()
+    assert {key: after.get(key) for key in darktable} == darktable
+    assert len(after["XMP-darktable:History"]) == 4
+    assert all(entry["Params"] for entry in after["XMP-darktable:History"])
+
+
+@pytest.mark.integration
+@requires_program("exiftool")
+@pytest.mark.parametrize("fixture", ALL_FIXTURES, ids=lambda p: p.name)
+def test_merge_keeps_everything_that_is_not_blurwatchs(photo: Path, fixture: Path) -> None:
+    path = darktable_sidecar(photo, fixture)
+    before = exiftool(path)
+    sidecar.write_verdict(photo, result("review"), SidecarConfig())
+    after = exiftool(path)
+    changed = {"XMP-x:XMPToolkit", "XMP-xmp:Label", "XMP-digiKam:PickLabel", "XMP-dc:Subject",
+               "XMP-lr:HierarchicalSubject"}
+    kept = {key: value for key, value in before.items() if key not in changed}
+    assert {key: after.get(key) for key in kept} == kept
+    assert after["XMP-blurwatch:Verdict"] == "review"
+
+
+def test_user_keywords_are_kept_in_both_bags(photo: Path) -> None:
+    path = darktable_sidecar(photo)
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    fields = xmp(path)
+    assert fields["Xmp.dc.subject"] == ["Lisbon", "holiday", "places", "blurwatch|blurry", "blurwatch|dark"]
+    assert fields["Xmp.lr.hierarchicalSubject"] == ["holiday", "places|Lisbon", "blurwatch|blurry", "blurwatch|dark"]
+
+
+def test_a_new_hierarchical_subject_carries_the_users_keywords(photo: Path) -> None:
+    path = darktable_sidecar(photo, ADOBE_FIXTURE)
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    user = ["XMP", "Blue Square", "test file", "Photoshop", ".jpg"]
+    assert xmp(path)["Xmp.lr.hierarchicalSubject"] == user + ["blurwatch|blurry", "blurwatch|dark"]
+
+
+def test_a_keep_does_not_create_a_hierarchical_subject(photo: Path) -> None:
+    path = darktable_sidecar(photo, ADOBE_FIXTURE)
+    sidecar.write_verdict(photo, result("keep"), SidecarConfig())
+    fields = xmp(path)
+    assert "Xmp.lr.hierarchicalSubject" not in fields
+    assert fields["Xmp.dc.subject"] == ["XMP", "Blue Square", "test file", "Photoshop", ".jpg"]
+
+
+def test_an_empty_hierarchical_subject_is_filled_like_a_new_one(photo: Path) -> None:
+    path = photo.with_name(photo.name + ".xmp")
+    path.write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:lr="http://ns.adobe.com/lightroom/1.0/"><dc:subject><rdf:Seq><rdf:li>owl</rdf:li></rdf:Seq></dc:subject>'
+        "<lr:hierarchicalSubject><rdf:Seq/></lr:hierarchicalSubject></rdf:Description></rdf:RDF></x:xmpmeta>",
+        encoding="utf-8")
+    sidecar.write_verdict(photo, result("keep"), SidecarConfig())
+    assert xmp(path)["Xmp.lr.hierarchicalSubject"] == []  # nothing to add: left as it was
+    sidecar.write_verdict(photo, result("reject", ("blurry",)), SidecarConfig())
+    assert xmp(path)["Xmp.lr.hierarchicalSubject"] == ["owl", "blurwatch|blurry"]
+
+
+def test_a_user_keyword_with_a_comma_stays_one_keyword(photo: Path) -> None:
+    path = photo.with_name(photo.name + ".xmp")
+    path.write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        "<dc:subject><rdf:Bag><rdf:li>Smith, John</rdf:li><rdf:li>beach</rdf:li></rdf:Bag></dc:subject>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>", encoding="utf-8")
+    sidecar.write_verdict(photo, result("reject", ("blurry",)), SidecarConfig())
+    assert xmp(path)["Xmp.dc.subject"] == ["Smith, John", "beach", "blurwatch|blurry"]
+    assert xmp(path)["Xmp.lr.hierarchicalSubject"] == ["Smith, John", "beach", "blurwatch|blurry"]
+
+
+# --- ownership: what a person set stays ------------------------------------------------
+
+
+def test_a_manual_rating_is_kept(photo: Path) -> None:
+    path = darktable_sidecar(photo)  # darktable wrote a rating of 3
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    fields = xmp(path)
+    assert fields["Xmp.xmp.Rating"] == "3"
+    assert fields["Xmp.digiKam.PickLabel"] == "1"
+    stored = sidecar.read_verdict(photo)
+    assert stored is not None and stored.rating == 3 and stored.rating_is_manual
+
+
+@pytest.mark.parametrize("how", ["force", "config"])
+def test_a_manual_rating_is_replaced_when_asked_and_restored_later(photo: Path, how: str) -> None:
+    path = darktable_sidecar(photo)
+    config = SidecarConfig(overwrite_manual_rating=how == "config")
+    sidecar.write_verdict(photo, result("reject"), config, force=how == "force")
+    assert xmp(path)["Xmp.xmp.Rating"] == "-1"
+    stored = sidecar.read_verdict(photo)
+    assert stored is not None and stored.rating == -1 and not stored.rating_is_manual
+    sidecar.write_verdict(photo, result("keep"), SidecarConfig())  # e.g. after a sensitivity change
+    assert xmp(path)["Xmp.xmp.Rating"] == "3"
+
+
+def test_a_rating_changed_by_hand_after_blurwatch_is_kept(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    set_property(path, "Xmp.xmp.Rating", "2")  # the photographer disagrees
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    assert xmp(path)["Xmp.xmp.Rating"] == "2"
+    stored = sidecar.read_verdict(photo)
+    assert stored is not None and stored.rating_is_manual
+
+
+def test_a_manual_label_and_pick_label_are_kept(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result("review"), SidecarConfig())
+    set_property(path, "Xmp.xmp.Label", "Red")  # in Lightroom
+    set_property(path, "Xmp.digiKam.PickLabel", "3")  # accepted in digiKam
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    fields = xmp(path)
+    assert (fields["Xmp.xmp.Label"], fields["Xmp.digiKam.PickLabel"]) == ("Red", "3")
+    sidecar.write_verdict(photo, result("review"), SidecarConfig(), force=True)
+    fields = xmp(path)
+    assert (fields["Xmp.xmp.Label"], fields["Xmp.digiKam.PickLabel"]) == ("Yellow", "2")
+    sidecar.write_verdict(photo, result("keep"), SidecarConfig())
+    fields = xmp(path)
+    assert (fields["Xmp.xmp.Label"], fields["Xmp.digiKam.PickLabel"]) == ("Red", "3")
+
+
+def set_property(path: Path, key: str, value: str) -> None:
+    """Another program (darktable, digiKam) changes one property of the sidecar."""
+    image = pyexiv2.ImageData(path.read_bytes())
+    try:
+        image.clear_exif()
+        image.clear_iptc()
+        image.modify_xmp({key: value})
+        path.write_bytes(image.get_bytes())
+    finally:
+        image.close()
+
+
+# --- changes and re-runs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("decision", ["reject", "review", "keep"])
+@pytest.mark.parametrize("existing", [None, DARKTABLE_FIXTURE], ids=["new", "darktable"])
+def test_rerunning_with_the_same_outcome_changes_nothing(photo: Path, decision: str, existing: Path | None) -> None:
+    if existing is not None:
+        darktable_sidecar(photo, existing)
+    [path] = sidecar.write_verdict(photo, result(decision), SidecarConfig())
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    before = path.read_bytes()
+    assert sidecar.write_verdict(photo, result(decision), SidecarConfig()) == [path]
+    assert path.read_bytes() == before
+    assert path.stat().st_mtime_ns == 1_000_000_000
+    assert leftovers(photo.parent) == []
+
+
+def test_a_review_that_becomes_a_keep_loses_its_label_and_tags(photo: Path) -> None:
+    path = darktable_sidecar(photo)
+    sidecar.write_verdict(photo, result("review"), SidecarConfig())
+    assert xmp(path)["Xmp.xmp.Label"] == "Yellow"
+    sidecar.write_verdict(photo, result("keep"), SidecarConfig())
+    fields = xmp(path)
+    assert "Xmp.xmp.Label" not in fields
+    assert "Xmp.blurwatch.Reasons" not in fields
+    assert fields["Xmp.digiKam.PickLabel"] == "3"
+    assert fields["Xmp.dc.subject"] == ["Lisbon", "holiday", "places"]
+    assert fields["Xmp.lr.hierarchicalSubject"] == ["holiday", "places|Lisbon"]
+
+
+def test_a_reject_that_becomes_a_keep_loses_blurwatchs_rating(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    sidecar.write_verdict(photo, result("keep"), SidecarConfig())
+    fields = xmp(path)
+    assert "Xmp.xmp.Rating" not in fields
+    assert "Xmp.dc.subject" not in fields and "Xmp.lr.hierarchicalSubject" not in fields
+
+
+def test_a_changed_reason_replaces_the_stale_tag(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result("reject", ("blurry", "dark")), SidecarConfig())
+    sidecar.write_verdict(photo, result("reject", ("overexposed",)), SidecarConfig())
+    assert xmp(path)["Xmp.lr.hierarchicalSubject"] == ["blurwatch|overexposed"]
+    assert xmp(path)["Xmp.blurwatch.Reasons"] == ["overexposed"]
+
+
+# --- atomic writes -----------------------------------------------------------------------
+
+
+def test_an_exiv2_failure_leaves_the_old_sidecar_and_no_temporary_file(photo: Path, monkeypatch) -> None:
+    path = darktable_sidecar(photo)
+
+    def fail(self, data, encoding="utf-8"):
+        raise RuntimeError("XMP Toolkit error 102: simulated")
+
+    monkeypatch.setattr(pyexiv2.ImageData, "modify_xmp", fail)
+    with pytest.raises(SidecarError) as caught:
+        sidecar.write_verdict(photo, result(), SidecarConfig())
+    assert caught.value.path == path and "simulated" in str(caught.value)
+    assert path.read_bytes() == DARKTABLE_FIXTURE.read_bytes()
+    assert leftovers(photo.parent) == []
+
+
+def test_a_failed_rename_leaves_the_old_sidecar_and_no_temporary_file(photo: Path, monkeypatch) -> None:
+    path = darktable_sidecar(photo)
+
+    def fail(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(SidecarError, match="No space left"):
+        sidecar.write_verdict(photo, result(), SidecarConfig())
+    assert path.read_bytes() == DARKTABLE_FIXTURE.read_bytes()
+    assert leftovers(photo.parent) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")
+def test_a_read_only_folder_is_reported(photo: Path) -> None:
+    path = darktable_sidecar(photo)
+    photo.parent.chmod(0o555)
+    try:
+        with pytest.raises(SidecarError, match="cannot write"):
+            sidecar.write_verdict(photo, result(), SidecarConfig())
+    finally:
+        photo.parent.chmod(0o755)
+    assert path.read_bytes() == DARKTABLE_FIXTURE.read_bytes()
+
+
+def test_a_sidecar_changed_meanwhile_is_not_overwritten(photo: Path, monkeypatch) -> None:
+    path = darktable_sidecar(photo)
+    merge = sidecar._apply
+
+    def merge_while_darktable_writes(*args):
+        merged = merge(*args)
+        set_property(path, "Xmp.xmp.Rating", "5")
+        return merged
+
+    monkeypatch.setattr(sidecar, "_apply", merge_while_darktable_writes)
+    with pytest.raises(SidecarError, match="changed by another program"):
+        sidecar.write_verdict(photo, result(), SidecarConfig())
+    assert xmp(path)["Xmp.xmp.Rating"] == "5"
+    assert "Xmp.blurwatch.Verdict" not in xmp(path)
+    assert leftovers(photo.parent) == []
+
+
+def test_permission_bits_are_kept(photo: Path) -> None:
+    path = darktable_sidecar(photo)
+    path.chmod(0o640)
+    sidecar.write_verdict(photo, result(), SidecarConfig())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_new_sidecar_gets_the_usual_permissions(photo: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        [path] = sidecar.write_verdict(photo, result(), SidecarConfig())
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+# --- hostile and broken sidecars ------------------------------------------------------------
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+<!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+<!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+<!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+<!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+<!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">]>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" dc:format="&lol9;"/>
+</rdf:RDF></x:xmpmeta>"""
+
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE x:xmpmeta [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" dc:format="&secret;"/>
+</rdf:RDF></x:xmpmeta>"""
+
+HOSTILE = {
+    "not-xml": b"\x00\x01 this is not XML \xff\xfe",
+    "empty": b"",
+    "html": b'<?xml version="1.0"?>\n<html><body>not XMP</body></html>\n' + b" " * 80,
+    "truncated": DARKTABLE_FIXTURE.read_bytes()[:1500],
+    "billion-laughs": BILLION_LAUGHS,
+    "external-entity": EXTERNAL_ENTITY,
+}
+
+
+def write_huge_packet(path: Path, size: int = 100 * 1024 * 1024) -> None:
+    """A 100 MB XMP packet (padding), written in chunks."""
+    head = DARKTABLE_FIXTURE.read_bytes()
+    with path.open("wb") as file:
+        file.write(head)
+        chunk = b" " * (1024 * 1024)
+        for _ in range(size // len(chunk)):
+            file.write(chunk)
+
+
+def write_many_keywords(path: Path, size: int = 15 * 1024 * 1024) -> None:
+    """Under the size limit, but some 900,000 keywords: exiv2 would need gigabytes' worth of nodes."""
+    head, tail = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                  b'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:subject><rdf:Bag>',
+                  b"</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>")
+    item = b"<rdf:li>a</rdf:li>"
+    path.write_bytes(head + item * (size // len(item)) + tail)
+
+
+@pytest.mark.parametrize("kind", [*HOSTILE, "100MB", "900k-nodes"])
+def test_a_hostile_or_broken_sidecar_is_left_untouched_and_reported(photo: Path, kind: str) -> None:
+    path = photo.with_name(photo.name + ".xmp")
+    if kind == "100MB":
+        write_huge_packet(path)
+    elif kind == "900k-nodes":
+        write_many_keywords(path)
+    else:
+        path.write_bytes(HOSTILE[kind])
+    before = (path.stat().st_size, path.stat().st_mtime_ns, sha256(path))
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(SidecarError) as caught:
+            sidecar.write_verdict(photo, result(), SidecarConfig())
+        with pytest.raises(SidecarError):
+            sidecar.read_verdict(photo)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < HANG_GUARD_SECONDS
+    assert peak < 40 * 1024 * 1024  # at most the file's bytes and a little more
+    assert caught.value.path == path and str(caught.value).startswith(str(path))
+    assert (path.stat().st_size, path.stat().st_mtime_ns, sha256(path)) == before
+    assert leftovers(photo.parent) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "folder"])
+def test_a_sidecar_that_is_not_a_regular_file_is_refused(photo: Path, kind: str) -> None:
+    path = photo.with_name(photo.name + ".xmp")
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        target = photo.parent / "elsewhere.xmp"
+        shutil.copyfile(DARKTABLE_FIXTURE, target)
+        path.symlink_to(target)
+    else:
+        path.mkdir()
+    with pytest.raises(SidecarError, match="not a regular file"):
+        sidecar.write_verdict(photo, result(), SidecarConfig())
+    assert path.is_symlink() == (kind == "symlink")
+
+
+def test_raw_and_jpeg_sharing_an_adobe_sidecar_are_not_flip_flopped(photo: Path) -> None:
+    raw = photo.with_name("IMG_0001.CR2")
+    raw.write_bytes(b"a raw file")
+    config = SidecarConfig(naming="adobe")
+    [path] = sidecar.write_verdict(raw, result("reject"), config)
+    before = path.read_bytes()
+    with pytest.raises(SidecarError, match="IMG_0001.CR2"):
+        sidecar.write_verdict(photo, result("keep"), config)
+    assert path.read_bytes() == before
+    assert sidecar.read_verdict(photo, "adobe") is None
+    stored = sidecar.read_verdict(raw, "adobe")
+    assert stored is not None and stored.verdict == "reject"
+
+
+def test_a_darktable_sidecar_copied_or_renamed_with_its_photo_is_taken_over(photo: Path) -> None:
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    copy = photo.with_name("IMG_0002.jpg")
+    shutil.copyfile(photo, copy)
+    shutil.copyfile(photo.with_name("IMG_0001.jpg.xmp"), copy.with_name("IMG_0002.jpg.xmp"))
+    assert sidecar.read_verdict(copy).verdict == "reject"
+    sidecar.write_verdict(copy, result("keep"), SidecarConfig())
+    assert sidecar.read_verdict(copy).verdict == "keep"
+    assert sidecar.read_verdict(photo).verdict == "reject"
+
+
+# --- reading back ----------------------------------------------------------------------------
+
+
+def test_read_verdict_without_a_sidecar_or_without_blurwatch_fields_is_none(photo: Path) -> None:
+    assert sidecar.read_verdict(photo) is None
+    darktable_sidecar(photo)
+    assert sidecar.read_verdict(photo) is None
+
+
+def test_read_verdict_returns_what_was_written(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    stored = sidecar.read_verdict(photo)
+    expected = result("reject").to_json()
+    assert stored is not None
+    assert dataclasses.replace(stored, scored="") == sidecar.StoredVerdict(
+        sidecar=path, verdict="reject", reasons=("blurry", "dark"), sharpness=0.1234, exposure_ev=-2.75,
+        clipped=0.0123, crushed=0.2468, sharpness_map=expected["sharpness_map"], model_version="test-model-1",
+        decoded_from="jpeg", rating=-1, rating_is_manual=False)
+    assert stored.scored == xmp(path)["Xmp.blurwatch.Scored"]
+
+
+def test_read_verdict_prefers_the_darktable_sidecar_then_the_adobe_one(photo: Path) -> None:
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig(naming="adobe"))
+    stored = sidecar.read_verdict(photo)
+    assert stored is not None and stored.verdict == "reject" and stored.sidecar.name == "IMG_0001.xmp"
+    sidecar.write_verdict(photo, result("keep"), SidecarConfig(naming="darktable"))
+    assert sidecar.read_verdict(photo).verdict == "keep"
+    assert sidecar.read_verdict(photo, "adobe").verdict == "reject"
+
+
+def test_read_rating_is_the_current_rating_whoever_set_it(photo: Path) -> None:
+    assert sidecar.read_rating(photo) is None
+    darktable_sidecar(photo)
+    assert sidecar.read_rating(photo) == 3
+
+
+# --- darktable itself -----------------------------------------------------------------------
+
+DARKTABLE_CHECK = """
+local dt = require "darktable"
+local image = dt.database.import({photo})
+local out = io.open({part}, "w")
+out:write("rating=", tostring(image.rating), "\\n")
+for _, tag in ipairs(dt.tags.get_tags(image)) do out:write("tag=", tag.name, "\\n") end
+out:close()
+os.rename({part}, {report})
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@requires_program("darktable")
+@requires_program("xvfb-run")
+def test_darktable_imports_the_verdict_and_keeps_it_when_it_rewrites_the_sidecar(photo: Path, tmp_path: Path) -> None:
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    report = tmp_path / "report.txt"
+    config_dir = tmp_path / "darktable-config"
+    (config_dir / "lua").mkdir(parents=True)
+    lua = DARKTABLE_CHECK.format(photo=json.dumps(str(photo)), part=json.dumps(f"{report}.part"),
+                                 report=json.dumps(str(report)))
+    (config_dir / "lua" / "blurwatch_check.lua").write_text(lua, encoding="utf-8")
+    (config_dir / "luarc").write_text('require "blurwatch_check"\n', encoding="utf-8")
+    log = tmp_path / "darktable.log"
+    display = str(random.randint(1000, 30000))  # plain -a races with other xvfb-runs starting at once
+    darktable = subprocess.Popen(["xvfb-run", "-a", "-n", display, "darktable", "--configdir", str(config_dir),
+                                  "--library", ":memory:"], stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not report.exists() and darktable.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        os.killpg(darktable.pid, signal.SIGKILL)  # darktable does not quit from a luarc
+        darktable.wait()
+    assert report.exists(), log.read_text(errors="replace")
+    lines = report.read_text(encoding="utf-8").splitlines()
+    assert "rating=-1" in lines  # darktable shows it rejected
+    assert {"tag=blurwatch|blurry", "tag=blurwatch|dark"} <= set(lines)
+    assert "Xmp.darktable.xmp_version" in xmp(photo.with_name(photo.name + ".xmp"))  # darktable rewrote it on import
+    stored = sidecar.read_verdict(photo)
+    assert stored is not None and stored.verdict == "reject" and stored.rating == -1 and not stored.rating_is_manual
