@@ -1,4 +1,4 @@
-"""What the floor and peer scripts share: which files a folder holds, and a process pool like blurwatch's."""
+"""What the floor and peer scripts share: a process pool that runs like blurwatch's."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ import multiprocessing
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
-SUFFIXES = frozenset({".jpg", ".jpeg", ".dng"})
-
 Result = TypeVar("Result")
-
-
-def photos_in(folder: Path) -> list[Path]:
-    """The benchmark photos directly in ``folder`` (no sidecars), sorted."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)
 
 
 def pool_map(task: Callable[[Path], Result], files: list[Path], jobs: int) -> Iterator[Result]:

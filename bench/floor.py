@@ -1,6 +1,6 @@
 """The decode floor: decode each photo the way blurwatch needs it, and nothing else.
 
-    .venv/bin/python bench/floor.py [--jobs N] FOLDER
+    .venv/bin/python bench/floor.py [--jobs N] PHOTO...
 
 A JPEG is decoded by libjpeg straight to gray, reduced in the DCT by the power of two
 blurwatch asks for (the largest that keeps the long side at or above its working size);
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import rawpy
 
-from common import photos_in, pool_map
+from common import pool_map
 
 WORKING_LONG_SIDE = 2000  # blurwatch's default decode.working_long_side
 REDUCED = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
@@ -31,11 +31,10 @@ REDUCED = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IM
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("photos", nargs="+", type=Path)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    files = photos_in(args.folder)
-    seconds = list(pool_map(decode, files, args.jobs))
+    seconds = list(pool_map(decode, args.photos, args.jobs))
     print(json.dumps({"photos": len(seconds), "decode": sum(seconds)}))
     return 0
 

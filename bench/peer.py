@@ -1,6 +1,6 @@
 """The peer: the blur detector every tutorial copies, at blurwatch's parallelism.
 
-    .venv/bin/python bench/peer.py [--jobs N] [--threshold 100] FOLDER
+    .venv/bin/python bench/peer.py [--jobs N] [--threshold 100] PHOTO...
 
 Full-resolution colour decode, gray, variance of the Laplacian, a fixed threshold
 (Pech-Pacheco et al. 2000, popularised by the 2015 PyImageSearch post and its many
@@ -17,16 +17,16 @@ from pathlib import Path
 import cv2
 import rawpy
 
-from common import photos_in, pool_map
+from common import pool_map
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("photos", nargs="+", type=Path)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--threshold", type=float, default=100.0)
     args = parser.parse_args()
-    for path, focus in pool_map(focus_measure, photos_in(args.folder), args.jobs):
+    for path, focus in pool_map(focus_measure, args.photos, args.jobs):
         print(f"{path}: {'Blurry' if focus < args.threshold else 'Not Blurry'} ({focus:.2f})")
     return 0
 

@@ -7,7 +7,7 @@ corpus.py, which builds and caches them), three contenders run in one session on
 same files with the same number of processes, in turn, the order rotating with each
 repeat:
 
-- ``blurwatch``: ``blurwatch --once --json`` on the folder, sidecars written (and
+- ``blurwatch``: ``blurwatch --once --json`` on the files, sidecars written (and
   removed again after the run), per-stage times from its JSON;
 - ``floor``: floor.py, which only decodes each file the way blurwatch needs it;
 - ``peer``: peer.py, full-resolution decode + variance of the Laplacian + threshold.
@@ -107,7 +107,7 @@ def benchmark(folders: dict[str, list[Path]], contenders: list[str], repeat: int
         order = contenders[index % len(contenders):] + contenders[: index % len(contenders)]
         for kind, files in folders.items():
             for contender in order:
-                run = measure(contender, kind, index, files[0].parent, jobs, config)
+                run = measure(contender, kind, index, files, jobs, config)
                 print(f"run {index + 1}/{repeat} {kind:<12}{contender:<10}{run.seconds:7.2f} s"
                       f"{run.peak_rss_mb:7.0f} MB", file=sys.stderr)
                 if run.photos != len(files) or run.failed:
@@ -116,15 +116,16 @@ def benchmark(folders: dict[str, list[Path]], contenders: list[str], repeat: int
     return runs
 
 
-def measure(contender: str, kind: str, repeat: int, folder: Path, jobs: int, config: Path) -> Run:
-    """Run one contender over ``folder``: wall time, peak memory of its processes, its own figures."""
+def measure(contender: str, kind: str, repeat: int, files: list[Path], jobs: int, config: Path) -> Run:
+    """Run one contender over ``files``: wall time, peak memory of its processes, its own figures."""
+    folder = files[0].parent
     _remove_sidecars(folder)
     command = {
         "blurwatch": [sys.executable, "-m", "blurwatch", "--config", str(config), "-q",
-                      "once", "--json", "--jobs", str(jobs), str(folder)],
-        "floor": [sys.executable, str(BENCH / "floor.py"), "--jobs", str(jobs), str(folder)],
-        "peer": [sys.executable, str(BENCH / "peer.py"), "--jobs", str(jobs), str(folder)],
-    }[contender]
+                      "once", "--json", "--jobs", str(jobs)],
+        "floor": [sys.executable, str(BENCH / "floor.py"), "--jobs", str(jobs)],
+        "peer": [sys.executable, str(BENCH / "peer.py"), "--jobs", str(jobs)],
+    }[contender] + [str(f) for f in files]
     with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, text=True, cwd=ROOT)

@@ -68,7 +68,7 @@ def test_walk_skips_hidden_temp_sidecars_and_thumbnail_folders(tmp_path: Path) -
     touch(
         tmp_path,
         "a.jpg", "a.jpg.xmp", ".b.jpg", "c.jpg.part", "d.jpg~", "e.txt",
-        ".thumbnails/f.jpg", "@eaDir/a.jpg/SYNOPHOTO_THUMB_XL.jpg", "sub/deeper/g.JPEG",
+        ".thumbnails/f.jpg", "@eaDir/a.jpg/SYNOPHOTO_THUMB_XL.jpg", "cull.html.d/a.jpg", "sub/deeper/g.JPEG",
     )
     groups, errors = find_jobs([tmp_path])
     assert errors == []

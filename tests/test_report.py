@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from blurwatch import report, sidecar
+from blurwatch import discovery, report, sidecar
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.exposure import measure
 from blurwatch.pipeline import PhotoResult
@@ -27,6 +28,7 @@ from blurwatch.sharpness import Sharpness, SharpnessModel, decode_map, default_m
 from blurwatch.verdict import Thresholds, Verdict
 
 from conftest import requires_program, requires_shared, SHARED_DATA
+from helpers.dng import write_dng
 
 LIMITS = Thresholds(reject_below=0.3, keep_from=0.5)
 GREY_EXPOSURE = measure(np.arange(256, dtype=np.uint8).reshape(16, 16))
@@ -78,7 +80,8 @@ def result(photo: Path, decision: str, reasons: tuple[str, ...], score: float, e
     )
 
 
-def stored(verdict: str = "keep", reasons: tuple[str, ...] = (), score: float = 0.8, **changes) -> sidecar.StoredVerdict:
+def stored(verdict: str = "keep", reasons: tuple[str, ...] = (), score: float = 0.8,
+           **changes) -> sidecar.StoredVerdict:
     fields = dict(sidecar=Path("x.xmp"), verdict=verdict, reasons=reasons, sharpness=score, exposure_ev=-0.4,
                   clipped=0.01, crushed=0.02, sharpness_map="12-9/3456", model_version="test-model",
                   decoded_from="jpeg", rating=None, rating_is_manual=False)
@@ -178,7 +181,8 @@ def test_a_raw_jpeg_pair_is_one_shot(tmp_path: Path) -> None:
     assert "+CR2" in report._card(entry, None, "cull.html.d", tmp_path)
 
 
-def test_an_unreadable_sidecar_lists_the_shot_without_a_verdict(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unreadable_sidecar_lists_the_shot_without_a_verdict(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
     photo = make_photo(tmp_path / "a.jpg")
     (tmp_path / "a.jpg.xmp").write_text("<x:xmpmeta><unclosed>", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
@@ -190,17 +194,22 @@ def test_an_unreadable_sidecar_lists_the_shot_without_a_verdict(tmp_path: Path, 
 def test_missing_paths_are_logged_and_the_rest_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     make_photo(tmp_path / "a.jpg")
     with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
-        out = report.write_report([tmp_path, tmp_path / "gone"], tmp_path / "r.html", Config(), model=thresholds_model())
+        out = report.write_report([tmp_path, tmp_path / "gone"], tmp_path / "r.html", Config(),
+                                  model=thresholds_model())
     assert "gone: no such file or folder" in caplog.text
     assert out.read_text(encoding="utf-8").count('<article class="card"') == 1
 
 
 def test_a_report_inside_the_photo_folder_does_not_list_its_own_thumbnails(tmp_path: Path) -> None:
     make_photo(tmp_path / "a.jpg")
-    out = tmp_path / "cull.html"
     for _ in range(2):
-        report.write_report([tmp_path], out, Config(), model=thresholds_model())
+        out = report.write_report([tmp_path], tmp_path, Config(), model=thresholds_model())
+    assert out == tmp_path / "cull.html"  # a folder gets a cull.html
     assert out.read_text(encoding="utf-8").count('<article class="card"') == 1
+    # Nor does --once or the daemon take them for photos.
+    thumb = next((tmp_path / "cull.html.d").iterdir())
+    assert discovery.find_jobs([tmp_path])[0] == [(tmp_path / "a.jpg",)]
+    assert not discovery.is_candidate(thumb, root=tmp_path)
 
 
 @requires_model
@@ -284,6 +293,39 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert thumb is not None and thumb.shape == (360, 240, 3)
 
 
+def warm_cool(size: tuple[int, int] = (600, 400)) -> np.ndarray:
+    """The RGB of :func:`make_photo`'s picture: warm left half, cool right half."""
+    return cv2.cvtColor(cv2.imread(str(make_photo(Path(tempfile.mkdtemp()) / "p.jpg", size))), cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+@pytest.mark.parametrize("preview_upright", [False, True])
+def test_a_dng_thumbnail_is_its_preview_turned_upright_once(tmp_path: Path, orientation: int,
+                                                            preview_upright: bool) -> None:
+    """The same rule decoding applies: the RAW's orientation, unless the preview is turned already."""
+    if preview_upright and orientation == 3:
+        pytest.skip("a preview already turned by 180 degrees cannot be told from one that is not")
+    sensor = warm_cool()
+    dng = write_dng(tmp_path / "IMG_1.DNG", sensor, preview_long_side=600, orientation=orientation,
+                    preview_upright=preview_upright)
+    turn = {1: None, 3: cv2.ROTATE_180, 6: cv2.ROTATE_90_CLOCKWISE, 8: cv2.ROTATE_90_COUNTERCLOCKWISE}[orientation]
+    upright = cv2.cvtColor(sensor if turn is None else cv2.rotate(sensor, turn), cv2.COLOR_RGB2BGR)
+    thumb = report.colour_thumbnail(dng)
+    assert thumb is not None and max(thumb.shape) == 360
+    assert thumb.shape[0] / thumb.shape[1] == pytest.approx(upright.shape[0] / upright.shape[1], rel=0.01)
+    expected = cv2.resize(upright, (thumb.shape[1], thumb.shape[0]), interpolation=cv2.INTER_AREA)
+    assert np.abs(thumb.astype(int) - expected).mean() < 12
+
+
+def test_a_raw_jpeg_pair_shows_once_with_the_jpeg(tmp_path: Path) -> None:
+    jpeg = make_photo(tmp_path / "IMG_1.JPG")
+    dng = write_dng(tmp_path / "IMG_1.DNG", warm_cool(), preview_long_side=600)
+    for photo in (jpeg, dng):
+        sidecar.write_verdict(photo, result(photo, "keep", (), 0.9), SidecarConfig())
+    text = report.write_report([tmp_path], tmp_path / "r.html", Config(), model=thresholds_model()).read_text()
+    assert text.count('<article class="card"') == 1 and "IMG_1.JPG" in text and "+DNG" in text
+
+
 @pytest.mark.shared
 @requires_shared
 def test_raw_thumbnails_use_a_big_enough_embedded_preview_else_the_decoder(tmp_path: Path) -> None:
@@ -332,13 +374,13 @@ def test_thumbnails_are_cached_and_stale_ones_removed(tmp_path: Path) -> None:
     assert sorted(p.name for p in thumbs_dir.iterdir()) == sorted(t.name for t in again.values())
 
 
-def test_a_broken_jpeg_gets_a_placeholder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    broken = tmp_path / "broken.jpg"
+def test_a_broken_or_vanished_jpeg_gets_a_placeholder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    broken, gone = tmp_path / "broken.jpg", tmp_path / "gone.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
-        thumbs = report.make_thumbnails([broken], tmp_path / "r.html.d", Config())
-    assert thumbs == {broken: None}
-    assert f"{broken}: no thumbnail" in caplog.text
+        thumbs = report.make_thumbnails([broken, gone], tmp_path / "r.html.d", Config())
+    assert thumbs == {broken: None, gone: None}
+    assert f"{broken}: no thumbnail" in caplog.text and f"{gone}: no thumbnail" in caplog.text
 
 
 # ---------------------------------------------------------------- in a real browser
@@ -378,7 +420,8 @@ def test_in_chromium_the_sheet_renders_and_the_map_shows(tmp_path: Path, page: P
 def test_in_chromium_the_policy_blocks_anything_from_outside(tmp_path: Path, page: Path) -> None:
     leaky = page.with_name("leaky.html")
     text = page.read_text(encoding="utf-8").replace(
-        "<main>", '<main><img src="https://example.com/pixel.png"><link rel="stylesheet" href="http://example.com/x.css">'
+        "<main>",
+        '<main><img src="https://example.com/pixel.png"><link rel="stylesheet" href="http://example.com/x.css">'
     )
     leaky.write_text(text, encoding="utf-8")
     got = selftest(tmp_path, leaky)

@@ -21,6 +21,7 @@ import pytest
 from blurwatch import sidecar
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.sharpness import SharpnessModel, default_model_dir
+from blurwatch.sidecar import read_verdict
 from blurwatch.workers import Job, Outcome, WorkerBug, WorkerPool, process
 
 from conftest import requires_shared, SHARED_DATA
@@ -134,17 +135,29 @@ def test_a_pair_falls_back_to_the_raw_and_both_get_the_verdict(tmp_path: Path) -
 
 
 @requires_shared
-def test_a_sidecar_that_cannot_be_written_fails_that_photo_only(tmp_path: Path, model: SharpnessModel) -> None:
-    """Adobe naming gives a RAW+JPEG pair one sidecar; the second photo's verdict must not clobber it."""
+def test_an_adobe_named_pair_shares_one_sidecar_written_once(tmp_path: Path, model: SharpnessModel) -> None:
     jpeg = Path(shutil.copy2(SHARED_DATA / pick("sharp", 1)[0], tmp_path / "IMG_0001.jpg"))
     raw = Path(shutil.copy2(SHARED_DATA / "raw" / "DNG" / "tinydng__colorchart.dng", tmp_path / "IMG_0001.dng"))
     config = Config(sidecar=SidecarConfig(naming="adobe"))
     outcome = process(Job((jpeg, raw)), config, model)
-    assert outcome.result is not None
+    assert outcome.error is None, outcome.error
     assert outcome.sidecars == (tmp_path / "IMG_0001.xmp",)
+    assert read_verdict(jpeg, "adobe") is not None
+
+
+@requires_shared
+def test_a_sidecar_that_cannot_be_written_fails_that_photo_only(tmp_path: Path, model: SharpnessModel) -> None:
+    jpeg = Path(shutil.copy2(SHARED_DATA / pick("sharp", 1)[0], tmp_path / "IMG_0001.jpg"))
+    raw = Path(shutil.copy2(SHARED_DATA / "raw" / "DNG" / "tinydng__colorchart.dng", tmp_path / "IMG_0001.dng"))
+    broken = tmp_path / "IMG_0001.dng.xmp"
+    broken.write_text("this is not XMP", encoding="utf-8")
+    outcome = process(Job((jpeg, raw)), Config(), model)
+    assert outcome.result is not None
+    assert outcome.sidecars == (tmp_path / "IMG_0001.jpg.xmp",)
     assert outcome.error_for(jpeg) is None
     error = outcome.error_for(raw)
-    assert error is not None and error.startswith(f"{raw}: {tmp_path / 'IMG_0001.xmp'}: ") and "\n" not in error
+    assert error is not None and error.startswith(f"{raw}: {broken}: ") and "\n" not in error
+    assert broken.read_text(encoding="utf-8") == "this is not XMP"
 
 
 @requires_shared

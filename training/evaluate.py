@@ -214,6 +214,33 @@ def plot_roc(rows: list[Scored], out: Path) -> None:
     fig.savefig(out, dpi=100)
 
 
+def markdown_table(report: dict) -> str:
+    """The evaluation as the model card's table: blurwatch beside its baselines."""
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f}%"
+
+    b, lap = report["blurwatch"], report["laplacian_variance"]
+    lines = ["| figure | blurwatch | baseline |", "|---|---|---|",
+             f"| ROC AUC, blurry vs sharp + shallow DoF | {b['auc']:.3f} | {lap['auc']:.3f} |",
+             f"| blurry caught at 5% of sharp rejected | {pct(b['recall_at_5pct'])} | {pct(lap['recall_at_5pct'])} |",
+             f"| blurry caught at 2% of sharp rejected | {pct(b['recall_at_2pct'])} | {pct(lap['recall_at_2pct'])} |"]
+    for label in BLURRY_LABELS + SHARP_LABELS:
+        lines.append(f"| {label} (n={b[label]['n']}): rejected as blurry | {pct(b[label]['rejected'])} "
+                     f"| {pct(lap[label]['rejected'])} |")
+    for label in SHARP_LABELS:
+        lines.append(f"| {label}: kept outright (not even review) | {pct(b[label]['kept'])} | {pct(lap[label]['kept'])} |")
+    if "subtle_blur" in report:
+        ours, theirs = report["subtle_blur"]["blurwatch"], report["subtle_blur"]["laplacian_variance"]
+        for key, name in (("defocus_caught", "defocus 0.15%"), ("shake_caught", "shake 0.35%"),
+                          ("originals_kept", "untouched originals kept")):
+            lines.append(f"| subtle blur (n={ours['n']}): {name} | {pct(ours[key])} | {pct(theirs[key])} |")
+    ours, theirs = report["exposure"]["blurwatch"], report["exposure"]["mean_luminance_cv"]
+    lines += [f"| dark caught as dark | {pct(ours['dark_caught'])} | {pct(theirs['dark_caught'])} |",
+              f"| overexposed caught as overexposed | {pct(ours['overexposed_caught'])} | {pct(theirs['overexposed_caught'])} |",
+              f"| good photos flagged for exposure | {pct(ours['good_flagged'])} | {pct(theirs['good_flagged'])} |"]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -250,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     plot_roc(rows, args.out.with_suffix(".roc.png"))
-    print(json.dumps(report, indent=2))
+    print(markdown_table(report))
     return 0
 
 

@@ -26,6 +26,8 @@ JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
 TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", "~")
 # Folders of other programs' thumbnails and trash (Synology NAS), never photos to cull.
 IGNORED_FOLDERS = frozenset({"@eaDir", "#recycle"})
+# The HTML report's thumbnail folder (cull.html -> cull.html.d/), which may sit among the photos.
+REPORT_FOLDER_SUFFIX = ".html.d"
 
 Group = tuple[Path, ...]
 
@@ -45,7 +47,7 @@ def is_candidate(path: Path, root: Path | None = None) -> bool:
         folders = path.parent.relative_to(root).parts
     except ValueError:
         return True
-    return not any(_hidden(folder) or folder in IGNORED_FOLDERS for folder in folders)
+    return not any(_skipped_folder(folder) for folder in folders)
 
 
 def find_jobs(paths: Iterable[Path]) -> tuple[list[Group], list[str]]:
@@ -99,7 +101,7 @@ def _walk(top: Path, errors: list[str]) -> Iterable[Path]:
         errors.append(f"{exc.filename}: cannot read folder: {exc.strerror}")
 
     for folder, subfolders, files in os.walk(top, onerror=report):
-        subfolders[:] = sorted(d for d in subfolders if not _hidden(d) and d not in IGNORED_FOLDERS)
+        subfolders[:] = sorted(d for d in subfolders if not _skipped_folder(d))
         for name in sorted(files):
             path = Path(folder, name)
             if is_candidate(path) and path.is_file():
@@ -108,3 +110,7 @@ def _walk(top: Path, errors: list[str]) -> Iterable[Path]:
 
 def _hidden(name: str) -> bool:
     return name.startswith(".")
+
+
+def _skipped_folder(name: str) -> bool:
+    return _hidden(name) or name in IGNORED_FOLDERS or name.endswith(REPORT_FOLDER_SUFFIX)

@@ -22,6 +22,7 @@ import os
 import re
 import tempfile
 import time
+import typing
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,7 @@ THUMB_QUALITY = 82
 MIN_EMBEDDED_THUMB = THUMB_LONG_SIDE // 2
 HISTOGRAM_BINS = 50
 TEMPLATE = "report_template.html"
+DEFAULT_NAME = "cull.html"
 
 # (section id, heading), in page order; "none" holds photos without a readable verdict.
 SECTIONS = (("reject", "Rejected"), ("review", "Review"), ("keep", "Kept"), ("none", "No verdict"))
@@ -88,31 +90,32 @@ def write_report(
 ) -> Path:
     """Write the report of the photos in ``paths`` (photos or folders) to ``out``.
 
+    ``out`` may be a folder, which gets a ``cull.html``; the page written is returned.
     ``model`` gives the thresholds drawn on the histogram; by default the shipped
     model's metadata is read (cheap: its interpreter is never created).
     """
+    out = Path(out) / DEFAULT_NAME if Path(out).is_dir() else Path(out)
     model = model or SharpnessModel.load()
     limits = verdict.thresholds(config, Thresholds(**model.thresholds))
-    entries = [read_entry(shot, config.sidecar.naming) for shot in find_shots(paths, thumbs_dir_of(out))]
+    entries = [read_entry(shot, config.sidecar.naming) for shot in find_shots(paths)]
     return render(entries, out, limits, config)
 
 
 def thumbs_dir_of(out: Path) -> Path:
-    """The folder beside the page that holds its thumbnails: ``cull.html`` -> ``cull.html.d``."""
-    return out.with_name(out.name + ".d")
+    """The folder beside the page that holds its thumbnails: ``cull.html`` -> ``cull.html.d``.
 
-
-def find_shots(paths: Iterable[Path], thumbs_dir: Path) -> list[discovery.Group]:
-    """The shots under ``paths`` as discovery groups them, leaving out the report's own thumbnails.
-
-    (A report written into the photo folder must not list its thumbnails as photos.)
-    Paths that are not there are logged.
+    Discovery skips folders with that suffix, so a report written among the photos never
+    has its thumbnails culled (or listed in the next report).
     """
+    return out.with_name(out.stem + discovery.REPORT_FOLDER_SUFFIX)
+
+
+def find_shots(paths: Iterable[Path]) -> list[discovery.Group]:
+    """The shots under ``paths`` as discovery groups them; paths that are not there are logged."""
     groups, errors = discovery.find_jobs(paths)
     for line in errors:
         log.warning("%s", line)
-    own = thumbs_dir.resolve()
-    return [g for g in groups if not g[0].resolve().is_relative_to(own)]
+    return groups
 
 
 def read_entry(shot: discovery.Group, naming: str) -> Entry:
@@ -131,7 +134,7 @@ def read_entry(shot: discovery.Group, naming: str) -> Entry:
             continue
         if stored is None:
             continue
-        if stored.verdict not in ("reject", "review", "keep"):
+        if stored.verdict not in typing.get_args(verdict.Decision):
             log.warning("%s: unknown verdict %r in %s", path, stored.verdict, stored.sidecar)
             problem = f"unknown verdict {stored.verdict!r} in {stored.sidecar.name}"
             continue
@@ -142,7 +145,6 @@ def read_entry(shot: discovery.Group, naming: str) -> Entry:
 def render(entries: Sequence[Entry], out: Path, limits: Thresholds, config: Config) -> Path:
     """Make or reuse the thumbnails, then write the page atomically; returns ``out``."""
     started = time.monotonic()
-    out = Path(out)
     thumbs_dir = thumbs_dir_of(out)
     thumbs = make_thumbnails([e.photo for e in entries], thumbs_dir, config)
     page = _fill(
@@ -172,15 +174,15 @@ def make_thumbnails(photos: Sequence[Path], thumbs_dir: Path, config: Config) ->
     """
     thumbs_dir.mkdir(parents=True, exist_ok=True)
     cached = _cached_thumbs(thumbs_dir)
-    keys = {photo: _thumb_key(photo) for photo in photos}
-    missing = [photo for photo in photos if keys[photo] not in cached]
+    keys = {photo: key for photo in photos if (key := _thumb_key(photo))}
+    missing = [photo for photo in keys if keys[photo] not in cached]
     if missing:
         log.info("%s: making %d thumbnails (%d cached)", thumbs_dir, len(missing), len(photos) - len(missing))
         with ThreadPoolExecutor(max_workers=config.jobs or os.cpu_count() or 1) as pool:
             made = pool.map(lambda p: _make_thumb(p, keys[p], thumbs_dir, config.decode), missing)
             cached.update({keys[p]: thumb for p, thumb in zip(missing, made) if thumb})
     _prune(thumbs_dir, cached, set(keys.values()))
-    return {photo: cached.get(keys[photo]) for photo in photos}
+    return {photo: cached.get(keys.get(photo, "")) for photo in photos}
 
 
 def colour_thumbnail(path: Path, long_side: int = THUMB_LONG_SIDE) -> np.ndarray | None:
@@ -220,44 +222,46 @@ def _make_thumb(photo: Path, key: str, thumbs_dir: Path, decode_config: DecodeCo
 def _raw_thumbnail(path: Path, long_side: int) -> np.ndarray | None:
     """The RAW's embedded preview, upright; None when it has none worth showing.
 
-    Most previews are stored as the sensor saw the scene and take the RAW's orientation;
-    one with its own EXIF orientation is turned by cv2, and one already turned (its
-    aspect is the upright one) is left alone.
+    Previews are mostly stored as the sensor saw the scene, so the RAW's orientation
+    turns them - unless the aspect is already the upright one (the camera turned it),
+    as decoding does. The preview's own EXIF tag is not read: LibRaw stamps the RAW's
+    orientation into it (cameras that tag their own previews, like Fujifilm, agree with
+    the RAW), and decoding a big preview twice to learn it would double the cost.
     """
     try:
         with rawpy.imread(str(path)) as raw:
             thumb = raw.extract_thumb()
-            flip, sensor = raw.sizes.flip, (raw.sizes.width, raw.sizes.height)
+            flip, sensor_portrait = raw.sizes.flip, raw.sizes.height > raw.sizes.width
     except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
         return None
     except rawpy.LibRawError as exc:
         log.debug("%s: LibRaw cannot read a preview (%s); trying the decoder", path, exc)
         return None
     if thumb.format == rawpy.ThumbFormat.JPEG:
-        image = _decode_reduced(np.frombuffer(thumb.data, np.uint8), long_side)
-    else:
+        image = _decode_reduced(np.frombuffer(thumb.data, np.uint8), long_side, cv2.IMREAD_IGNORE_ORIENTATION)
+    else:  # an RGB bitmap (old cameras, scanners)
         image = cv2.cvtColor(np.ascontiguousarray(thumb.data), cv2.COLOR_RGB2BGR)
     if image is None or max(image.shape[:2]) < MIN_EMBEDDED_THUMB:
         return None
-    already_turned = flip in (5, 6) and (image.shape[0] > image.shape[1]) != (sensor[1] > sensor[0])
-    if flip in _FLIP_ROTATION and not already_turned:
+    turned_already = flip in (5, 6) and (image.shape[0] > image.shape[1]) != sensor_portrait
+    if flip in _FLIP_ROTATION and not turned_already:
         image = cv2.rotate(image, _FLIP_ROTATION[flip])
     return _fit(image, long_side)
 
 
-def _decode_reduced(data: np.ndarray, long_side: int) -> np.ndarray | None:
-    """Decode upright at the largest JPEG reduction that still gives ``long_side`` px.
+def _decode_reduced(data: np.ndarray, long_side: int, extra_flags: int = 0) -> np.ndarray | None:
+    """Decode at the largest JPEG reduction that still gives ``long_side`` px, upright by its EXIF tag.
 
     Other formats decode whole. None when cv2 cannot decode the data at all (the caller
     then asks decoding, which says why).
     """
     try:
-        image = cv2.imdecode(data, _REDUCED[0][1])
+        image = cv2.imdecode(data, _REDUCED[0][1] | extra_flags)
         if image is None:
             return None
         full_long_side = max(image.shape[:2]) * _REDUCED[0][0]
         factor, flag = next((f, fl) for f, fl in _REDUCED if full_long_side // f >= long_side or f == 1)
-        return image if factor == _REDUCED[0][0] else cv2.imdecode(data, flag)
+        return image if factor == _REDUCED[0][0] else cv2.imdecode(data, flag | extra_flags)
     except cv2.error:
         return None
 
@@ -270,9 +274,13 @@ def _fit(image: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def _thumb_key(photo: Path) -> str:
-    """Changes when the photo does (size, mtime) or the thumbnail recipe does."""
-    st = photo.stat()
+def _thumb_key(photo: Path) -> str | None:
+    """Changes when the photo does (size, mtime) or the thumbnail recipe does; None if it is gone."""
+    try:
+        st = photo.stat()
+    except OSError as exc:
+        log.warning("%s: no thumbnail: %s", photo, exc.strerror or exc)
+        return None
     identity = f"{photo.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{THUMB_LONG_SIDE}"
     return hashlib.sha1(identity.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
@@ -378,7 +386,9 @@ def _origin(entry: Entry) -> str:
     """What was decoded (jpeg, raw-preview...) and the other files of a RAW+JPEG shot."""
     parts = [entry.stored.decoded_from] if entry.stored else []
     parts += [f"+{p.suffix.lstrip('.').upper()}" for p in entry.partners]
-    return f'<span class="from">{html.escape(" · ".join(parts))}</span>'
+    scored = entry.stored.scored if entry.stored else ""
+    when = f' title="scored {html.escape(scored)}"' if scored else ""
+    return f'<span class="from"{when}>{html.escape(" · ".join(parts))}</span>'
 
 
 def _figures(stored: sidecar.StoredVerdict) -> str:
@@ -395,7 +405,9 @@ def _figures(stored: sidecar.StoredVerdict) -> str:
 
 
 def _rating(stored: sidecar.StoredVerdict) -> str:
-    manual = ' <span class="manual" title="set by hand, not by blurwatch">manual</span>' if stored.rating_is_manual else ""
+    manual = ""
+    if stored.rating_is_manual:
+        manual = ' <span class="manual" title="set by hand, not by blurwatch">manual</span>'
     if stored.rating is None:
         return f'<span class="stars none">no rating</span>{manual}'
     if stored.rating < 0:

@@ -72,18 +72,23 @@ def extract_patches(gray: np.ndarray, spec: PatchSpec) -> Patches:
         return Patches(np.zeros((0, size, size, 1), np.float32), np.zeros((0, 2), int), (rows, cols), (0, 0))
     top = (gray.shape[0] - rows * size) // 2
     left = (gray.shape[1] - cols * size) // 2
-    block = gray[top : top + rows * size, left : left + cols * size].astype(np.float32) * (1.0 / 255.0)
-    cells = block.reshape(rows, size, cols, size).transpose(0, 2, 1, 3).reshape(rows * cols, size, size)
+    block = gray[top : top + rows * size, left : left + cols * size]
+    # Scaled and cut into cells in one pass (bench/README.md: half the time and memory of two).
+    cells = np.empty((rows * cols, size, size), np.float32)
+    np.multiply(block.reshape(rows, size, cols, size).swapaxes(1, 2), np.float32(1.0 / 255.0),
+                out=cells.reshape(rows, cols, size, size))
     std = cells.std(axis=(1, 2))
     textured = np.flatnonzero(std >= spec.flat_std)
     if len(textured) > spec.max_patches:
-        energy = _gradient_energy(cells[textured]) / (std[textured] ** 2)
+        energy = np.concatenate([_gradient_energy(cells[textured[i : i + BATCH]])
+                                 for i in range(0, len(textured), BATCH)])  # a batch at a time: bounded memory
+        energy /= std[textured] ** 2
         textured = np.sort(textured[np.argsort(-energy, kind="stable")[: spec.max_patches]])
     chosen = cells[textured]
     mean = chosen.mean(axis=(1, 2), keepdims=True)
     data = (chosen - mean) / std[textured][:, None, None]
     coords = np.stack([textured // cols, textured % cols], axis=1)
-    return Patches(data[..., None].astype(np.float32), coords, (rows, cols), (top, left))
+    return Patches(data[..., None], coords, (rows, cols), (top, left))
 
 
 def best_patches(logits: np.ndarray, spec: PatchSpec) -> np.ndarray:

@@ -21,9 +21,10 @@ or ``force``. When a later verdict no longer wants a value blurwatch wrote (a re
 became a keep, a review that became a keep), blurwatch puts back the prior value, or
 removes its own when there was none.
 
-All XMP is read and written by exiv2 (pyexiv2), in memory; blurwatch only checks the raw
-bytes first (size, no DTD or entities) and moves whole files: a temporary file beside
-the sidecar, fsync, ``os.replace``, fsync of the folder.
+All XMP is read and written by exiv2 (pyexiv2), in memory. Before exiv2 sees a file
+blurwatch checks it with a streaming parser (a size and node limit, no DTD or entities:
+hostile files are refused, untouched), and it only ever moves whole files: a temporary
+file beside the sidecar, fsync, ``os.replace``, fsync of the folder.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Collection
 
 import defusedxml
 import defusedxml.expatreader
@@ -81,7 +82,7 @@ TAG_PREFIX = f"{PREFIX}|"  # blurwatch|blurry, blurwatch|dark, blurwatch|overexp
 OWNED = {RATING: "Rating", LABEL: "Label", PICK_LABEL: "PickLabel"}
 
 # XMP values as pyexiv2 reads them: text, a bag/seq as a list, a lang-alt as a dict.
-Value = Union[str, list, dict]
+Value = str | list | dict
 
 _XMP_ROOTS = (("adobe:ns:meta/", "xmpmeta"), ("adobe:ns:meta/", "xapmeta"))
 _RDF = ("http://www.w3.org/1999/02/22-rdf-syntax-ns#", "RDF")
@@ -143,15 +144,19 @@ def sidecar_paths(photo: Path, naming: str) -> list[Path]:
     return paths[naming]
 
 
-def write_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force: bool = False) -> list[Path]:
+def write_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force: bool = False,
+                  done: Collection[Path] = ()) -> list[Path]:
     """Merge ``result`` into the photo's sidecars; return the sidecars that now hold it.
 
-    A sidecar already holding this verdict is left byte-for-byte as it is. Raises
+    ``done`` are sidecars this same result was just written to: the Adobe-named
+    ``IMG_1.xmp`` that a RAW+JPEG pair shares gets the pair's one verdict once. A
+    sidecar already holding this verdict is left byte-for-byte as it is. Raises
     :class:`SidecarError` (naming the sidecar) when one cannot be merged into safely.
     """
     override = force or config.overwrite_manual_rating
     for sidecar in sidecar_paths(photo, config.naming):
-        _merge(sidecar, photo, result, override)
+        if sidecar not in done:
+            _merge(sidecar, photo, result, override)
     return sidecar_paths(photo, config.naming)
 
 
@@ -163,7 +168,7 @@ def read_verdict(photo: Path, naming: str = "darktable") -> StoredVerdict | None
     """
     for sidecar in _reading_order(photo, naming):
         fields = _load(sidecar).fields
-        if VERDICT_KEY in fields and _shared_with(sidecar, photo, fields) is None:
+        if VERDICT_KEY in fields:
             return _stored(sidecar, fields)
     return None
 
@@ -185,11 +190,13 @@ def _reading_order(photo: Path, naming: str) -> list[Path]:
 def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> None:
     """Write ``result`` into one sidecar unless it already holds exactly that."""
     loaded = _load(sidecar)
+    changes = _plan(sidecar, loaded.fields, photo, result, override)
     other = _shared_with(sidecar, photo, loaded.fields)
     if other is not None:
-        raise SidecarError(sidecar, f"holds the verdict of {other}, which shares this Adobe-style sidecar; "
-                                    "use darktable naming for RAW+JPEG pairs")
-    changes = _plan(sidecar, loaded.fields, photo, result, override)
+        del changes[PHOTO_KEY]
+        if changes:
+            raise SidecarError(sidecar, f"holds another verdict, for {other}, which shares this Adobe-style "
+                                        "sidecar; use darktable naming to keep their verdicts apart")
     if not changes:
         log.debug("%s: already holds this verdict, left unchanged", sidecar)
         return
@@ -202,9 +209,10 @@ def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> N
 def _shared_with(sidecar: Path, photo: Path, fields: Mapping[str, Value]) -> str | None:
     """The other photo whose verdict this Adobe-named sidecar holds, if that photo is still there.
 
-    ``IMG_1.CR2`` and ``IMG_1.JPG`` share ``IMG_1.xmp``: the first verdict written keeps it,
-    else the two would overwrite each other on every run. A darktable-named sidecar
-    belongs to its photo alone, even when the photo was renamed or copied.
+    ``IMG_1.CR2`` and ``IMG_1.JPG`` share ``IMG_1.xmp``. The pair's one verdict is written
+    once; a different verdict for one of them is refused rather than have the two
+    overwrite each other on every run. A darktable-named sidecar belongs to its photo
+    alone, even when the photo was renamed or copied.
     """
     other = _text(fields.get(PHOTO_KEY), photo.name)
     if other == photo.name or sidecar.name == photo.name + ".xmp":
@@ -226,7 +234,8 @@ def _load(sidecar: Path) -> _Loaded:
     if not stat.S_ISREG(info.st_mode):
         raise SidecarError(sidecar, "is not a regular file (a link, folder or pipe); left as it is")
     if info.st_size > MAX_SIDECAR_BYTES:
-        raise SidecarError(sidecar, f"is {info.st_size} bytes, over the {MAX_SIDECAR_BYTES} byte limit for a sidecar")
+        raise SidecarError(sidecar, f"is {info.st_size / 2**20:.1f} MiB, over the {MAX_SIDECAR_BYTES // 2**20} MiB "
+                                    "limit for a sidecar")
     data = _read_bytes(sidecar)
     _check_xml(sidecar, data)
     return _Loaded(data, _xmp_fields(sidecar, data), _fingerprint(info), stat.S_IMODE(info.st_mode))
@@ -241,7 +250,7 @@ def _read_bytes(sidecar: Path) -> bytes:
     except OSError as exc:
         raise SidecarError(sidecar, f"cannot read: {exc.strerror}") from exc
     if len(data) > MAX_SIDECAR_BYTES:
-        raise SidecarError(sidecar, f"grew over the {MAX_SIDECAR_BYTES} byte limit for a sidecar")
+        raise SidecarError(sidecar, f"grew over the {MAX_SIDECAR_BYTES // 2**20} MiB limit for a sidecar")
     return data
 
 
@@ -259,10 +268,11 @@ def _check_xml(sidecar: Path, data: bytes) -> None:
         parser.parse(io.BytesIO(data))
     except defusedxml.DefusedXmlException as exc:
         raise SidecarError(sidecar, f"contains a DTD or entity declaration, refused ({type(exc).__name__})") from exc
-    except xml.sax.SAXException as exc:
-        raise SidecarError(sidecar, f"is not valid XML: {exc}") from exc
+    except xml.sax.SAXParseException as exc:
+        raise SidecarError(sidecar, f"is not valid XML: {exc.getMessage()} at line {exc.getLineNumber()}") from exc
     if shape.root not in _XMP_ROOTS or not shape.has_rdf:
-        raise SidecarError(sidecar, f"is not an XMP packet (root element {shape.root})")
+        root = shape.root[1] if shape.root else "none"
+        raise SidecarError(sidecar, f"is not an XMP packet (root element <{root}>, not <x:xmpmeta> with rdf:RDF)")
 
 
 class _Shape(xml.sax.handler.ContentHandler):
@@ -365,12 +375,14 @@ def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResul
     }
     changes: dict[str, Value | None] = {}
     for key, want in wanted.items():
-        current, wrote, prior = (_optional_text(fields.get(k)) for k in (key, _marker("Wrote", key), _marker("Prior", key)))
-        value, wrote, prior = _decide_owned(current, wrote, prior, want, override)
+        wrote_key, prior_key = _marker("Wrote", key), _marker("Prior", key)
+        current = _optional_text(fields.get(key))
+        value, wrote, prior = _decide_owned(current, _optional_text(fields.get(wrote_key)),
+                                            _optional_text(fields.get(prior_key)), want, override)
         if want is not None and value != want:
             log.info("%s: keeping %s %s set by hand (force or overwrite_manual_rating replaces it)",
                      sidecar, OWNED[key], current)
-        changes.update({key: value, _marker("Wrote", key): wrote, _marker("Prior", key): prior})
+        changes.update({key: value, wrote_key: wrote, prior_key: prior})
     return changes
 
 

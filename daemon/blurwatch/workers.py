@@ -19,7 +19,6 @@ the parent as :class:`WorkerBug`, carrying the worker's traceback text.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import logging.handlers
@@ -107,7 +106,8 @@ def process(job: Job, config: Config, model: SharpnessModel) -> Outcome:
     for photo in job.photos:
         try:
             with _finish_before_stopping():
-                written.extend(sidecar.write_verdict(photo, result, config.sidecar, job.force))
+                paths = sidecar.write_verdict(photo, result, config.sidecar, job.force, done=written)
+                written.extend(p for p in paths if p not in written)
         except SidecarError as exc:  # it names the sidecar; the line must start with the photo
             errors.append(str(exc) if exc.path == photo else f"{photo}: {exc}")
     timings["write"] = time.perf_counter() - started

@@ -52,6 +52,30 @@ function probe.count_marked()
   return n
 end
 
+local function read_line(path)
+  local f = io.open(path, "r")
+  if not f then return "" end
+  local line = f:read("*l") or ""
+  f:close()
+  return line
+end
+
+-- Wait until darktable's main thread idles in its GTK main loop (blocked in poll for
+-- half a second on end). darktable 4.2 deadlocks when a Lua thread calls into GTK
+-- (dt.database.import, dt.gui.action, ...) before that loop runs, and the luarc runs in
+-- a thread of its own while darktable is still starting.
+function probe.wait_for_gui(seconds)
+  local main = string.match(read_line("/proc/self/stat"), "^(%d+)")
+  local wchan = "/proc/self/task/" .. main .. "/wchan"
+  local idle = 0
+  for _ = 1, seconds * 20 do
+    idle = string.find(read_line(wchan), "poll") and idle + 1 or 0
+    if idle >= 10 then return true end
+    dt.control.sleep(50)
+  end
+  return false
+end
+
 -- Poll until `done()` or `seconds` pass; darktable's own threads (imports, the
 -- plugin's jobs) go on while this sleeps.
 function probe.wait_until(done, seconds)

@@ -1,9 +1,10 @@
 """blurwatch.lua in real darktable (4.2), headless under xvfb-run, with the real blurwatch program.
 
-Each darktable run gets a throwaway library, config and cache folder, a luarc that loads
-the plugin, does the work, writes what the library shows (dt_probe.lua) and quits; it
-is killed (its own process group only) if it outlives DARKTABLE_TIMEOUT. What the
-library shows is read twice: through the Lua API and from library.db with sqlite3.
+Each darktable run gets a throwaway library, config and cache folder and a luarc that
+loads the plugin, starts the work, waits for it, writes what the library shows
+(dt_probe.lua) and quits; it is killed (its own process group only) if it outlives
+DARKTABLE_TIMEOUT. What the library shows is read twice: through the Lua API and from
+library.db with sqlite3.
 """
 
 from __future__ import annotations
@@ -88,7 +89,11 @@ class Darktable:
         return self.work / "library.db"
 
     def run(self, body: str, plugin: bool = True, watch_folders: str = "") -> dict[str, Any]:
-        """Run ``body`` (Lua, in a background thread of darktable) and return the probe's report."""
+        """Run Lua ``body`` in darktable; the probe's report (``probe.finish(OUT, extra)``).
+
+        The body runs in a background thread once darktable's interface is up (see
+        dt_probe.wait_for_gui), so darktable's events and the plugin go on while it polls.
+        """
         lua_dir = self.config / "lua"
         lua_dir.mkdir(parents=True, exist_ok=True)
         if not (lua_dir / "blurwatch").exists():
@@ -140,6 +145,7 @@ class Darktable:
         load = 'require "blurwatch/blurwatch"' if plugin else ""
         return f"""
 local dt = require "darktable"
+local OUT = {lua_string(str(report))}
 dt.preferences.write("blurwatch", "executable", "file", {lua_string(str(blurwatch_program()))})
 dt.preferences.write("blurwatch", "watch_folders", "string", {lua_string(watch_folders)})
 local probe = dofile({lua_string(str(HERE / "dt_probe.lua"))})
@@ -148,9 +154,10 @@ dt.register_event("test_probe", "post-import-film", function() imported_films = 
 {load}
 dt.control.dispatch(function()
   local ok, err = pcall(function()
+    assert(probe.wait_for_gui(30), "darktable's interface did not come up")
 {body}
   end)
-  if not ok then probe.finish({lua_string(str(report))}, {{error = tostring(err)}}) end
+  if not ok then probe.finish(OUT, {{error = tostring(err)}}) end
 end)
 """
 
@@ -222,7 +229,7 @@ def test_plugin_loads_and_destroy_unregisters_everything(darktable: Darktable) -
   end
   probe.finish(OUT, {visible_before = before, visible_after = dt.gui.libs["blurwatch"].visible, free = free})
 """
-    report = darktable.run(body.replace("OUT", lua_string(str(darktable.work / "report.json"))), plugin=False)
+    report = darktable.run(body, plugin=False)
 
     assert report["extra"] == {"visible_before": True, "visible_after": False, "free": [True] * 4}
 
@@ -239,13 +246,12 @@ def test_a_folder_scored_before_import_shows_blurwatchs_verdicts(darktable: Dark
     assert len({record["verdict"] for record in stored.values()}) >= 2, f"too uniform to test: {stored}"
     scored = sum(record["verdict"] is not None for record in stored.values())
 
-    body = f"""
+    report = darktable.run(f"""
   dt.database.import({lua_string(str(folder))})
   probe.wait_until(function() return imported_films > 0 and #dt.database >= {len(PHOTOS)} end, 30)
   probe.wait_until(function() return {str(not plugin).lower()} or probe.count_marked() >= {scored} end, 30)
-  probe.finish({lua_string(str(darktable.work / "report.json"))})
-"""
-    report = darktable.run(body, plugin=plugin)
+  probe.finish(OUT)
+""", plugin=plugin)
 
     want = {path: expected(record) for path, record in stored.items()}
     assert shown_through_lua(report) == want
@@ -260,12 +266,11 @@ def test_photos_imported_before_scoring_get_their_verdicts_through_rescan(darkta
                                                                          tmp_path: Path) -> None:
     folder = tmp_path / "watched"
     early = copy_photos(folder, PHOTOS[:5])
-    out = lua_string(str(darktable.work / "report.json"))
     first = darktable.run(f"""
   dt.database.import({lua_string(str(folder))})
   probe.wait_until(function() return imported_films > 0 and #dt.database >= {len(early)} end, 30)
   dt.control.sleep(1500) -- the plugin asks blurwatch, which knows no verdict yet
-  probe.finish({out})
+  probe.finish(OUT)
 """)
     assert all(state == (1, False, []) for state in shown_through_lua(first).values())
 
@@ -276,8 +281,9 @@ def test_photos_imported_before_scoring_get_their_verdicts_through_rescan(darkta
 
     report = darktable.run(f"""
   dt.gui.action("lua/blurwatch: rescan", 0, "", "", 1.0)
-  probe.wait_until(function() return #dt.database >= {len(early) + len(late)} and probe.count_marked() >= {scored} end, 40)
-  probe.finish({out})
+  local everything = {len(early) + len(late)}
+  probe.wait_until(function() return #dt.database >= everything and probe.count_marked() >= {scored} end, 40)
+  probe.finish(OUT)
 """, watch_folders=str(folder))
 
     want = {path: expected(record) for path, record in stored.items()}

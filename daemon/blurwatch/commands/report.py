@@ -14,8 +14,6 @@ from blurwatch import report
 from blurwatch.config import Config
 from blurwatch.errors import UsageError
 
-DEFAULT_NAME = "cull.html"
-
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -26,8 +24,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "It works offline in any browser; thumbnails are kept in FILE.d/ beside it.",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos or folders")
-    parser.add_argument("-o", "--output", type=Path, default=Path(DEFAULT_NAME), metavar="FILE",
-                        help=f"the page to write (default: {DEFAULT_NAME}; a folder gets {DEFAULT_NAME} inside)")
+    parser.add_argument("-o", "--output", type=Path, default=Path(report.DEFAULT_NAME), metavar="FILE",
+                        help=f"the page to write (default: {report.DEFAULT_NAME}; a folder gets one inside)")
     return parser
 
 
@@ -35,7 +33,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
     missing = [str(path) for path in args.paths if not path.exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
-    out = args.output / DEFAULT_NAME if args.output.is_dir() else args.output
-    written = report.write_report(args.paths, out, config)
+    written = report.write_report(args.paths, args.output, config)
     print(written.resolve().as_uri())
     return 0
