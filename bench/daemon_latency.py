@@ -97,10 +97,11 @@ def throughput(work: Path, n: int, jobs: int) -> None:
     with Daemon(folder, work, jobs) as daemon:
         peak = PeakMemory(daemon.proc.pid)
         started_wall = time.time()
-        for i, src in enumerate(sources):
-            shutil.copyfile(src, folder / f"IMG_{i:04}{src.suffix.lower()}")
+        photos = [folder / f"IMG_{i:04}{src.suffix.lower()}" for i, src in enumerate(sources)]
+        for src, photo in zip(sources, photos):
+            shutil.copyfile(src, photo)
         copied = time.time() - started_wall
-        last = max(wait_sidecar(p, daemon, timeout=1800) for p in sorted(folder.glob("IMG_*")))
+        last = max(wait_sidecar(photo, daemon, timeout=1800) for photo in photos)
         peak.stop()
     seconds = last - started_wall
     print(f"daemon burst, {n} photos: {seconds:.1f} s from first copy to last sidecar "

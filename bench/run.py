@@ -12,12 +12,19 @@ repeat:
 - ``floor``: floor.py, which only decodes each file the way blurwatch needs it;
 - ``peer``: peer.py, full-resolution decode + variance of the Laplacian + threshold.
 
-Each is timed from launch to exit (start-up included) while the resident memory of its
-whole process tree is sampled from /proc. Machines are noisy, so the claim is the
-ratio between contenders measured side by side: the table shows the median over the
-repeats. Files are read once beforehand so every contender finds them in the page
-cache. The start-up of one worker (import + model load + first inference) is timed
-apart, in fresh processes.
+Each is timed from launch to exit (start-up included), its processes' CPU time is
+summed (user + system, from the kernel's accounting of reaped children), and the
+resident memory of its whole process tree is sampled from /proc. Machines are noisy,
+so the claim is the ratio between contenders measured side by side: the table shows
+the median over the repeats. On a shared machine the CPU time is the steadier figure:
+other people's work stretches wall time but hardly the CPU seconds a photo takes.
+
+Files are read once beforehand so every contender finds them in the page cache, or,
+with ``--cold``, dropped from it before every run (only these files, with
+posix_fadvise) so every contender reads them from disk. The peer's full demosaic takes
+seconds per RAW file, so it gets only the first ``--peer-raw-n`` of each RAW kind. The
+start-up of one worker (import + model load + first inference) is timed apart, in
+fresh processes.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +49,9 @@ BENCH = ROOT / "bench"
 CONTENDERS = ("blurwatch", "floor", "peer")
 STAGES = ("decode", "score", "write")
 SAMPLE_SECONDS = 0.05
+# blurwatch's workers keep freed buffers for the next photo (workers._keep_freed_buffers);
+# the floor gets the same malloc settings, through glibc's environment, to stay a floor.
+FLOOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # What one blurwatch worker does before its first photo: import, load the model, first inference.
@@ -54,7 +65,7 @@ SharpnessModel.load().predict(numpy.zeros((1, 64, 64, 1), numpy.float32))
 
 @dataclass
 class Run:
-    """One contender over one folder."""
+    """One contender over one kind's files."""
 
     contender: str
     kind: str
@@ -62,12 +73,17 @@ class Run:
     photos: int
     failed: int
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     stages_ms: dict[str, float] = field(default_factory=dict)  # in-process time per photo
 
     @property
     def per_photo_ms(self) -> float:
         return 1000 * self.seconds / max(1, self.photos)
+
+    @property
+    def cpu_per_photo_ms(self) -> float:
+        return 1000 * self.cpu_seconds / max(1, self.photos)
 
 
 def main() -> int:
@@ -78,6 +94,8 @@ def main() -> int:
     parser.add_argument("--size", default="6000x4000", help="WIDTHxHEIGHT of the corpus")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes, the same for everyone")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
+    parser.add_argument("--peer-raw-n", type=int, default=20, help="RAW photos of each kind the peer gets")
+    parser.add_argument("--cold", action="store_true", help="drop the files from the page cache before every run")
     parser.add_argument("--cache", type=Path, default=corpus.CACHE)
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every run to FILE")
     args = parser.parse_args()
@@ -85,7 +103,7 @@ def main() -> int:
     folders = corpus.build(args.cache, spec, args.n, args.kinds, args.jobs)
     load_before = os.getloadavg()[0]
     startup = startup_seconds() if "blurwatch" in args.contenders else None
-    runs = benchmark(folders, args.contenders, args.repeat, args.jobs, args.cache)
+    runs = benchmark(folders, args.contenders, args.repeat, args.jobs, args.cache, args.peer_raw_n, args.cold)
     print(f"blurwatch benchmark: {args.n} photos per kind at {spec.width}x{spec.height}, {args.jobs} processes "
           f"each, median of {args.repeat} runs; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     if startup is not None:
@@ -96,7 +114,8 @@ def main() -> int:
     return 0
 
 
-def benchmark(folders: dict[str, list[Path]], contenders: list[str], repeat: int, jobs: int, cache: Path) -> list[Run]:
+def benchmark(folders: dict[str, list[Path]], contenders: list[str], repeat: int, jobs: int, cache: Path,
+              peer_raw_n: int | None = None, cold: bool = False) -> list[Run]:
     """Every contender on every kind, ``repeat`` times, the order rotating each time."""
     config = cache / "empty-config.yaml"  # blurwatch's defaults, whatever the user's config says
     config.write_text("{}\n", encoding="utf-8")
@@ -105,11 +124,14 @@ def benchmark(folders: dict[str, list[Path]], contenders: list[str], repeat: int
     runs = []
     for index in range(repeat):
         order = contenders[index % len(contenders):] + contenders[: index % len(contenders)]
-        for kind, files in folders.items():
+        for kind, all_files in folders.items():
             for contender in order:
+                files = all_files[:peer_raw_n] if contender == "peer" and kind != "jpeg" else all_files
+                if cold:
+                    _drop_from_cache(files)
                 run = measure(contender, kind, index, files, jobs, config)
                 print(f"run {index + 1}/{repeat} {kind:<12}{contender:<10}{run.seconds:7.2f} s"
-                      f"{run.peak_rss_mb:7.0f} MB", file=sys.stderr)
+                      f"{run.cpu_seconds:8.2f} CPU s{run.peak_rss_mb:7.0f} MB", file=sys.stderr)
                 if run.photos != len(files) or run.failed:
                     raise SystemExit(f"{contender} handled {run.photos} of {len(files)} photos, {run.failed} failed")
                 runs.append(run)
@@ -127,12 +149,15 @@ def measure(contender: str, kind: str, repeat: int, files: list[Path], jobs: int
         "peer": [sys.executable, str(BENCH / "peer.py"), "--jobs", str(jobs)],
     }[contender] + [str(f) for f in files]
     with tempfile.TemporaryFile("w+") as out:
+        cpu_before = _children_cpu()
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        env = {**os.environ, **FLOOR_ENV} if contender == "floor" else None
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
         peak = TreeMemory(process.pid)
         peak.start()
         _, stderr = process.communicate()
         seconds = time.perf_counter() - started
+        cpu_seconds = _children_cpu() - cpu_before
         peak.stop()
         if process.returncode != 0:
             raise SystemExit(f"{' '.join(command)} exited with {process.returncode}:\n{stderr}")
@@ -140,7 +165,13 @@ def measure(contender: str, kind: str, repeat: int, files: list[Path], jobs: int
         stdout = out.read()
     _remove_sidecars(folder)
     photos, failed, stages = _figures(contender, stdout)
-    return Run(contender, kind, repeat, photos, failed, seconds, peak.peak / 1e6, stages)
+    return Run(contender, kind, repeat, photos, failed, seconds, cpu_seconds, peak.peak / 1e6, stages)
+
+
+def _children_cpu() -> float:
+    """User + system seconds of every reaped child (and the children they reaped) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _figures(contender: str, stdout: str) -> tuple[int, int, dict[str, float]]:
@@ -219,6 +250,16 @@ def _read_all(files: list[Path]) -> None:
                 pass
 
 
+def _drop_from_cache(files: list[Path]) -> None:
+    """Evict ``files`` from the page cache (clean pages only, which these are), nothing else."""
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def _remove_sidecars(folder: Path) -> None:
     for sidecar in folder.glob("*.xmp"):
         sidecar.unlink()
@@ -233,28 +274,32 @@ def table(runs: list[Run]) -> str:
     contenders = list(dict.fromkeys(r.contender for r in runs))
     lines = [
         "",
-        "| kind | contender | s per run | photos/s | ms per photo | decode ms | score ms | write ms | peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| kind | contender | s per run | photos/s | ms per photo | CPU ms per photo | decode ms | score ms | write ms"
+        " | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for kind in kinds:
+        most = max(r.photos for r in runs if r.kind == kind)
         for contender in contenders:
             mine = [r for r in runs if r.kind == kind and r.contender == contender]
             seconds = statistics.median(r.seconds for r in mine)
             photos = mine[0].photos
+            label = contender if photos == most else f"{contender} ({photos} photos)"
             stages = [_median_stage(mine, s) for s in STAGES]
-            lines.append(f"| {kind} | {contender} | {seconds:.1f} | {photos / seconds:.1f} | "
-                         f"{1000 * seconds / photos:.0f} | " + " | ".join(stages) +
+            cpu = statistics.median(r.cpu_per_photo_ms for r in mine)
+            lines.append(f"| {kind} | {label} | {seconds:.1f} | {photos / seconds:.1f} | "
+                         f"{1000 * seconds / photos:.0f} | {cpu:.0f} | " + " | ".join(stages) +
                          f" | {max(r.peak_rss_mb for r in mine):.0f} |")
-    lines += ["", "ratios of wall time, blurwatch / other, median of the per-repeat ratios:", ""]
     others = [c for c in contenders if c != "blurwatch"]
     if "blurwatch" in contenders and others:
-        lines += ["| kind | " + " | ".join(f"blurwatch / {c}" for c in others) + " |",
+        lines += ["", "ratios per photo, blurwatch / other, median of the per-repeat ratios (wall time; CPU time):",
+                  "", "| kind | " + " | ".join(f"blurwatch / {c}" for c in others) + " |",
                   "|---|" + "---:|" * len(others)]
         for kind in kinds:
-            lines.append(f"| {kind} | " + " | ".join(f"{_ratio(runs, kind, c):.2f}" for c in others) + " |")
+            lines.append(f"| {kind} | " + " | ".join(_ratios(runs, kind, c) for c in others) + " |")
     if "blurwatch" in contenders and {"jpeg", "raw-preview"} <= set(kinds):
-        lines += ["", "blurwatch, RAW with preview / JPEG, per photo: "
-                  f"{_ratio(runs, 'raw-preview', 'blurwatch', against_kind='jpeg'):.2f}"]
+        preview_vs_jpeg = _ratios(runs, "raw-preview", "blurwatch", "jpeg")
+        lines += ["", f"blurwatch, RAW with preview / JPEG, per photo: {preview_vs_jpeg}"]
     return "\n".join(lines)
 
 
@@ -263,14 +308,15 @@ def _median_stage(runs: list[Run], stage: str) -> str:
     return f"{statistics.median(values):.0f}" if values else ""
 
 
-def _ratio(runs: list[Run], kind: str, other: str, against_kind: str | None = None) -> float:
-    """Median over repeats of blurwatch's per-photo time on ``kind`` over ``other``'s (on ``against_kind``)."""
-    ratios = []
+def _ratios(runs: list[Run], kind: str, other: str, against_kind: str | None = None) -> str:
+    """"wall; CPU": medians over repeats of blurwatch's per-photo time on ``kind`` over ``other``'s."""
+    wall, cpu = [], []
     for repeat in sorted({r.repeat for r in runs}):
         mine = _one(runs, "blurwatch", kind, repeat)
         theirs = _one(runs, other, against_kind or kind, repeat)
-        ratios.append(mine.per_photo_ms / theirs.per_photo_ms)
-    return statistics.median(ratios)
+        wall.append(mine.per_photo_ms / theirs.per_photo_ms)
+        cpu.append(mine.cpu_per_photo_ms / theirs.cpu_per_photo_ms)
+    return f"{statistics.median(wall):.2f}; {statistics.median(cpu):.2f}"
 
 
 def _one(runs: list[Run], contender: str, kind: str, repeat: int) -> Run:

@@ -203,7 +203,7 @@ def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> N
     changes[SCORED_KEY] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     merged = _apply(sidecar, loaded, changes)
     _replace(sidecar, merged, loaded)
-    log.info("%s: wrote verdict %s", sidecar, result.verdict.decision)
+    log.debug("%s: wrote verdict %s", sidecar, result.verdict.decision)
 
 
 def _shared_with(sidecar: Path, photo: Path, fields: Mapping[str, Value]) -> str | None:

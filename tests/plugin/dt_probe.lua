@@ -60,10 +60,11 @@ local function read_line(path)
   return line
 end
 
--- Wait until darktable's main thread idles in its GTK main loop (blocked in poll for
--- half a second on end). darktable 4.2 deadlocks when a Lua thread calls into GTK
--- (dt.database.import, dt.gui.action, ...) before that loop runs, and the luarc runs in
--- a thread of its own while darktable is still starting.
+-- Wait until darktable's main thread idles (blocked in poll for half a second on end).
+-- darktable 4.2 deadlocks when a Lua thread calls into GTK (dt.database.import,
+-- dt.gui.action, ...) before its main loop runs, and the luarc runs in a thread of its
+-- own while darktable is still starting. This makes that rare, not impossible: the
+-- test harness starts a run again that got stuck there.
 function probe.wait_for_gui(seconds)
   local main = string.match(read_line("/proc/self/stat"), "^(%d+)")
   local wchan = "/proc/self/task/" .. main .. "/wchan"
@@ -84,6 +85,11 @@ function probe.wait_until(done, seconds)
     dt.control.sleep(200)
   end
   return false
+end
+
+function probe.touch(path)
+  local f = assert(io.open(path, "w"))
+  f:close()
 end
 
 function probe.finish(out, extra)

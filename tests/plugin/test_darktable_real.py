@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, requires_program("darkt
 
 DARKTABLE_TIMEOUT = 60  # seconds for one darktable run
 QUIT_GRACE = 10  # seconds darktable gets to quit once it has written its report
+START_TIMEOUT = 15  # seconds until the luarc's first call into darktable's interface returns
+START_ATTEMPTS = 3
 BLURWATCH_TIMEOUT = 240  # seconds for one `blurwatch --once` on a handful of photos
 MODEL = Path(__file__).resolve().parents[2] / "daemon" / "blurwatch" / "models" / "sharpness.tflite"
 
@@ -91,57 +94,73 @@ class Darktable:
     def run(self, body: str, plugin: bool = True, watch_folders: str = "") -> dict[str, Any]:
         """Run Lua ``body`` in darktable; the probe's report (``probe.finish(OUT, extra)``).
 
-        The body runs in a background thread once darktable's interface is up (see
-        dt_probe.wait_for_gui), so darktable's events and the plugin go on while it polls.
+        The body runs in a background thread, so darktable's events and the plugin go on
+        while it polls. darktable 4.2 can deadlock at start-up when a Lua thread calls into
+        GTK (dt.database.import, dt.gui.action...) just before its main loop starts (it then
+        runs the call on the calling thread and waits for itself; its own luarc and any
+        script's start-up code can hit this too). Before the body, the luarc waits for the
+        interface to idle and makes one harmless such call, the canary; a run stuck before
+        the canary returned has done nothing yet and is started again.
         """
         lua_dir = self.config / "lua"
         lua_dir.mkdir(parents=True, exist_ok=True)
         if not (lua_dir / "blurwatch").exists():
             (lua_dir / "blurwatch").symlink_to(DARKTABLE_PLUGIN.parent, target_is_directory=True)
-        report = self.work / "report.json"
-        report.unlink(missing_ok=True)
-        (self.config / "luarc").write_text(self._luarc(body, plugin, watch_folders, report), encoding="utf-8")
-        log = self.work / "darktable.log"
-        # -a picks the first free display from -n on; a random start keeps parallel runs
-        # (other tests' darktable or chromium) from racing for the same one
-        display = str(random.randint(200, 5000))
-        command = ["xvfb-run", "-a", "-n", display, "darktable", "--library", str(self.library), "--configdir", str(self.config),
-                   "--cachedir", str(self.work / "cache"), "-d", "lua"]
-        with open(log, "ab") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                                       start_new_session=True)
-            try:
-                self._wait(process, report, log)
-            finally:
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGKILL)  # xvfb-run, Xvfb, darktable: this run's group only
-                    process.wait()
-        assert report.exists(), f"darktable wrote no report; log: {log.read_text()[-3000:]}"
+        report, started = self.work / "report.json", self.work / "started"
+        (self.config / "luarc").write_text(self._luarc(body, plugin, watch_folders, report, started),
+                                           encoding="utf-8")
+        for attempt in range(1, START_ATTEMPTS + 1):
+            report.unlink(missing_ok=True)
+            started.unlink(missing_ok=True)
+            if self._launch(report, started):
+                break
+            warnings.warn(f"darktable deadlocked while starting (attempt {attempt}); started again")
+        else:
+            pytest.fail(f"darktable deadlocked while starting {START_ATTEMPTS} times")
         result = json.loads(report.read_text(encoding="utf-8"))
         assert "error" not in result["extra"], result["extra"]
         return result
 
-    @staticmethod
-    def _wait(process: subprocess.Popen, report: Path, log: Path) -> None:
-        """Wait for darktable to quit, or for QUIT_GRACE seconds after the report is written.
+    def _launch(self, report: Path, started: Path) -> bool:
+        """One darktable run; False when it got stuck before the canary returned.
 
-        darktable 4.2 asked to quit from a Lua thread now and then never leaves its main
-        loop (seen under load); the work is done and stored by then, so that run is ended
-        (and darktable removes the stale lock of a dead process on the next start).
+        It is given DARKTABLE_TIMEOUT for the work and QUIT_GRACE to quit once the report
+        is written: darktable 4.2 asked to quit from Lua now and then never leaves its main
+        loop (seen under load); the work is stored by then, and darktable removes a dead
+        process's stale lock on the next start.
         """
-        deadline = time.monotonic() + DARKTABLE_TIMEOUT
+        log = self.work / "darktable.log"
+        # -a takes the first free display from -n on; a random start keeps parallel runs
+        # (other tests' darktable or chromium) from racing for the same one
+        display = str(random.randint(200, 5000))
+        command = ["xvfb-run", "-a", "-n", display, "darktable", "--library", str(self.library),
+                   "--configdir", str(self.config), "--cachedir", str(self.work / "cache"), "-d", "lua"]
+        begun = time.monotonic()
         reported = None
-        while process.poll() is None:
-            now = time.monotonic()
-            if reported is None and report.exists():
-                reported = now
-            if reported is not None and now - reported > QUIT_GRACE:
-                return
-            if now > deadline:
-                pytest.fail(f"darktable did not finish within {DARKTABLE_TIMEOUT} s; log: {log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        with open(log, "ab") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=self.env,
+                                       start_new_session=True)
+            try:
+                while process.poll() is None:
+                    now = time.monotonic()
+                    if not started.exists() and now - begun > START_TIMEOUT:
+                        return False
+                    if reported is None and report.exists():
+                        reported = now
+                    if reported is not None and now - reported > QUIT_GRACE:
+                        break
+                    if now - begun > DARKTABLE_TIMEOUT:
+                        pytest.fail(f"darktable did not finish within {DARKTABLE_TIMEOUT} s; "
+                                    f"log: {log.read_text(errors='replace')[-3000:]}")
+                    time.sleep(0.2)
+            finally:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)  # xvfb-run, Xvfb, darktable: this run's group only
+                    process.wait()
+        assert report.exists(), f"darktable wrote no report; log: {log.read_text(errors='replace')[-3000:]}"
+        return True
 
-    def _luarc(self, body: str, plugin: bool, watch_folders: str, report: Path) -> str:
+    def _luarc(self, body: str, plugin: bool, watch_folders: str, report: Path, started: Path) -> str:
         load = 'require "blurwatch/blurwatch"' if plugin else ""
         return f"""
 local dt = require "darktable"
@@ -151,10 +170,13 @@ dt.preferences.write("blurwatch", "watch_folders", "string", {lua_string(watch_f
 local probe = dofile({lua_string(str(HERE / "dt_probe.lua"))})
 local imported_films = 0
 dt.register_event("test_probe", "post-import-film", function() imported_films = imported_films + 1 end)
+dt.register_event("test_probe", "shortcut", function() end, "blurwatch test canary")
 {load}
 dt.control.dispatch(function()
   local ok, err = pcall(function()
     assert(probe.wait_for_gui(30), "darktable's interface did not come up")
+    dt.gui.action("lua/blurwatch test canary", 0, "", "", 1.0)
+    probe.touch({lua_string(str(started))})
 {body}
   end)
   if not ok then probe.finish(OUT, {{error = tostring(err)}}) end
