@@ -66,4 +66,4 @@ def test_demo_command_culls_as_expected(tmp_path: Path) -> None:
     stored = subprocess.run([sys.executable, "-m", "blurwatch", "verdict", "--json", "blurwatch-demo"],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     verdicts = {Path(r["path"]).name: r["verdict"] for r in map(json.loads, stored.stdout.splitlines())}
-    assert verdicts == {photo.name: photo.expected for photo in demo.PHOTOS}
+    assert all(photo.matches(verdicts[photo.name]) for photo in demo.PHOTOS), verdicts

@@ -52,7 +52,7 @@ def _row(path: Path, photo: demo.DemoPhoto, outcome: Outcome) -> list[str]:
         return [path.name, photo.fault, photo.expected, f"failed: {outcome.error}", "", "<- unexpected"]
     verdict = outcome.result.verdict
     shown = verdict.decision + (f" ({', '.join(verdict.reasons)})" if verdict.reasons else "")
-    mark = "" if verdict.decision == photo.expected else "<- unexpected"
+    mark = "" if photo.matches(verdict.decision) else "<- unexpected"
     return [path.name, photo.fault, photo.expected, shown, f"{outcome.result.sharpness.score:.2f}", mark]
 
 
