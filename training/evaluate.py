@@ -42,6 +42,7 @@ class Scored:
     sharpness: float
     laplacian: float
     exposure: exposure.Exposure
+    full_size: tuple[int, int]
 
 
 def laplacian_variance(gray: np.ndarray) -> float:
@@ -170,9 +171,10 @@ def score_rows(labelled: list[tuple[Path, str, int]], oof: dict[str, float] | No
     """Decode each photo once; sharpness from the out-of-fold table or the given model."""
     rows = []
     for path, label, fold in labelled:
-        gray = decoding.decode(path, DecodeConfig()).gray
-        sharp = oof[str(path)] if oof is not None else model.score(gray).score
-        rows.append(Scored(str(path), label, fold, sharp, laplacian_variance(gray), exposure.measure(gray)))
+        photo = decoding.decode(path, DecodeConfig())
+        sharp = oof[str(path)] if oof is not None else model.score(photo.gray).score
+        rows.append(Scored(str(path), label, fold, sharp, laplacian_variance(photo.gray),
+                           exposure.measure(photo.gray), photo.full_size))
     return rows
 
 
@@ -270,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     report["exposure"] = exposure_figures(rows, config)
     report["verdicts"] = verdict_rates(rows, config, limits)
     if not args.manifest and args.subtle:
-        camera = [(p, f) for p, lab, f in labelled
-                  if lab == "sharp" and max(decoding.decode(p, DecodeConfig()).full_size) >= CAMERA_LONG_SIDE]
+        camera = [(Path(r.path), r.fold) for r in rows
+                  if r.label == "sharp" and max(r.full_size) >= CAMERA_LONG_SIDE]
         models = {f: SharpnessModel.load(args.work / f"fold{f}") for f in sorted({f for _, f in camera})}
         report["subtle_blur"] = subtle_blur(camera[: args.subtle], models, limits, lap_limits)
     args.out.parent.mkdir(parents=True, exist_ok=True)
