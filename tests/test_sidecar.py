@@ -326,6 +326,30 @@ def test_a_rating_changed_by_hand_after_blurwatch_is_kept(photo: Path) -> None:
     assert stored is not None and stored.rating_is_manual
 
 
+def test_darktables_import_default_of_one_star_is_not_a_judgement(photo: Path) -> None:
+    path = existing_sidecar(photo)
+    set_property(path, "Xmp.xmp.Rating", "1")  # what darktable writes on import for everything
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    assert xmp(path)["Xmp.xmp.Rating"] == "-1"
+    sidecar.write_verdict(photo, result("keep"), SidecarConfig())  # the default comes back
+    assert xmp(path)["Xmp.xmp.Rating"] == "1"
+
+
+def test_one_star_in_a_sidecar_darktable_did_not_write_is_a_judgement(photo: Path) -> None:
+    path = existing_sidecar(photo, FIXTURES / "exiftool-XMP5.xmp")
+    set_property(path, "Xmp.xmp.Rating", "1")
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    assert xmp(path)["Xmp.xmp.Rating"] == "1"
+
+
+def test_one_star_given_after_blurwatchs_verdict_is_a_judgement(photo: Path) -> None:
+    path = existing_sidecar(photo)
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig(), force=True)
+    set_property(path, "Xmp.xmp.Rating", "1")
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    assert xmp(path)["Xmp.xmp.Rating"] == "1"
+
+
 def test_a_manual_label_and_pick_label_are_kept(photo: Path) -> None:
     [path] = sidecar.write_verdict(photo, result("review"), SidecarConfig())
     set_property(path, "Xmp.xmp.Label", "Red")  # in Lightroom

@@ -17,7 +17,10 @@ What a verdict writes (everything else in an existing sidecar is kept as it was)
 Ownership: for each of Rating, Label and PickLabel blurwatch records the value it wrote
 (``WroteRating``...) and the value it replaced (``PriorRating``...). A value that differs
 from blurwatch's record was set by a person and is kept unless ``overwrite_manual_rating``
-or ``force``. When a later verdict no longer wants a value blurwatch wrote (a reject that
+or ``force``. One exception: darktable writes ``xmp:Rating="1"``, its default for a photo
+nobody rated, into the sidecar of every photo it imports, so in a darktable sidecar
+blurwatch has not marked a 1 star counts as that default, not as a judgement (blurwatch
+records it as the prior value, and puts it back if the verdict later changes). When a later verdict no longer wants a value blurwatch wrote (a reject that
 became a keep, a review that became a keep), blurwatch puts back the prior value, or
 removes its own when there was none.
 
@@ -73,6 +76,8 @@ LABEL = "Xmp.xmp.Label"
 PICK_LABEL = "Xmp.digiKam.PickLabel"
 SUBJECT = "Xmp.dc.subject"
 HIERARCHY = "Xmp.lr.hierarchicalSubject"
+DARKTABLE_VERSION = "Xmp.darktable.xmp_version"  # in every sidecar darktable wrote
+DARKTABLE_DEFAULT_RATING = "1"  # what darktable writes for a photo nobody rated
 
 REVIEW_LABEL = "Yellow"
 PICK_LABELS = {"reject": "1", "review": "2", "keep": "3"}
@@ -376,9 +381,9 @@ def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResul
     changes: dict[str, Value | None] = {}
     for key, want in wanted.items():
         wrote_key, prior_key = _marker("Wrote", key), _marker("Prior", key)
-        current = _optional_text(fields.get(key))
-        value, wrote, prior = _decide_owned(current, _optional_text(fields.get(wrote_key)),
-                                            _optional_text(fields.get(prior_key)), want, override)
+        current, wrote = _optional_text(fields.get(key)), _optional_text(fields.get(wrote_key))
+        value, wrote, prior = _decide_owned(current, wrote, _optional_text(fields.get(prior_key)), want,
+                                            override or _darktable_default(key, current, wrote, fields))
         if want is not None and value != want:
             log.info("%s: keeping %s %s set by hand (force or overwrite_manual_rating replaces it)",
                      sidecar, OWNED[key], current)
@@ -386,12 +391,24 @@ def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResul
     return changes
 
 
+def _darktable_default(key: str, current: str | None, wrote: str | None, fields: Mapping[str, Value]) -> bool:
+    """Whether ``current`` is the 1 star darktable wrote on import rather than anybody's rating.
+
+    darktable cannot tell its default from a star given by hand, so neither can blurwatch;
+    reading the default as a judgement would leave every photo imported before blurwatch
+    scored it at 1 star, blurry or not. The value is kept as the prior, so nothing is lost.
+    """
+    return (key == RATING and current == DARKTABLE_DEFAULT_RATING and wrote is None
+            and DARKTABLE_VERSION in fields)
+
+
 def _decide_owned(current: str | None, wrote: str | None, prior: str | None, want: str | None,
                   override: bool) -> tuple[str | None, str | None, str | None]:
     """(value, value blurwatch now owns, value it replaced) for one owned field.
 
     ``current`` is what the sidecar holds, ``wrote`` and ``prior`` blurwatch's markers,
-    ``want`` the verdict's value (None = no opinion).
+    ``want`` the verdict's value (None = no opinion), ``override`` whether a value set by
+    someone else may be replaced.
     """
     manual = current is not None and current != wrote
     if want is None:

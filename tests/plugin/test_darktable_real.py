@@ -300,6 +300,10 @@ def test_photos_imported_before_scoring_get_their_verdicts_through_rescan(darkta
     run_blurwatch(env, "--once", "--json", str(folder))
     stored = {record["path"]: record for record in run_blurwatch(env, "verdict", "--json", str(folder))}
     scored = sum(record["verdict"] is not None for record in stored.values())
+    # darktable wrote its default 1 star into the early photos' sidecars; blurwatch must
+    # not take it for a judgement, or these rejects would stay at 1 star.
+    early_rejects = [record for path, record in stored.items() if Path(path) in early and record["verdict"] == "reject"]
+    assert early_rejects and not any(record["rating_is_manual"] for record in early_rejects)
 
     report = darktable.run(f"""
   dt.gui.action("lua/blurwatch: rescan", 0, "", "", 1.0)
@@ -311,8 +315,28 @@ def test_photos_imported_before_scoring_get_their_verdicts_through_rescan(darkta
     want = {path: expected(record) for path, record in stored.items()}
     assert shown_through_lua(report) == want
     assert darktable.shown_in_database() == want
-    if any(record["verdict"] == "reject" and record["rating_is_manual"]
-           for path, record in stored.items() if Path(path) in early):
-        # darktable wrote xmp:Rating 1 (its default) into every sidecar at import, and
-        # blurwatch took it for a rating set by hand, so these photos kept 1 star.
-        pytest.xfail("blurwatch counts darktable's import default (xmp:Rating 1) as a manual rating")
+
+
+@requires_shared
+@needs_model
+def test_cull_selected_scores_the_selection_and_shows_the_verdicts(darktable: Darktable, env: dict[str, str],
+                                                                   tmp_path: Path) -> None:
+    folder = tmp_path / "card"
+    copy_photos(folder, PHOTOS)
+    report = darktable.run(f"""
+  dt.database.import({lua_string(str(folder))})
+  probe.wait_until(function() return imported_films > 0 and #dt.database >= {len(PHOTOS)} end, 30)
+  local all = {{}}
+  for _, image in ipairs(dt.database) do all[#all + 1] = image end
+  dt.gui.selection(all)
+  dt.gui.action("lua/blurwatch: cull selected", 0, "", "", 1.0)
+  probe.wait_until(function() return probe.count_marked() >= {len(PHOTOS)} end, 60)
+  probe.finish(OUT)
+""")
+
+    stored = {record["path"]: record for record in run_blurwatch(env, "verdict", "--json", str(folder))}
+    assert all(record["verdict"] is not None for record in stored.values()), stored
+    assert {record["verdict"] for record in stored.values()} >= {"reject", "keep"}
+    want = {path: expected(record) for path, record in stored.items()}
+    assert shown_through_lua(report) == want
+    assert darktable.shown_in_database() == want
