@@ -365,7 +365,7 @@ def test_a_manual_label_and_pick_label_are_kept(photo: Path) -> None:
     assert (fields["Xmp.xmp.Label"], fields["Xmp.digiKam.PickLabel"]) == ("Red", "3")
 
 
-def set_property(path: Path, key: str, value: str) -> None:
+def set_property(path: Path, key: str, value: str | list[str]) -> None:
     """Another program (darktable, digiKam) changes one property of the sidecar."""
     image = pyexiv2.ImageData(path.read_bytes())
     try:
@@ -413,6 +413,29 @@ def test_a_reject_that_becomes_a_keep_loses_blurwatchs_rating(photo: Path) -> No
     fields = xmp(path)
     assert "Xmp.xmp.Rating" not in fields
     assert "Xmp.dc.subject" not in fields and "Xmp.lr.hierarchicalSubject" not in fields
+
+
+def test_the_keywords_darktable_split_from_a_withdrawn_tag_go_with_it(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result("reject", ("blurry",)), SidecarConfig())
+    # darktable rewrote the sidecar: every part of a hierarchical tag is a keyword too
+    set_property(path, "Xmp.dc.subject", ["blurwatch", "blurry", "blurwatch|blurry", "beach", "places", "Lisbon"])
+    set_property(path, "Xmp.lr.hierarchicalSubject", ["blurwatch|blurry", "beach", "places|Lisbon"])
+    sidecar.write_verdict(photo, result("reject", ("blurry",)), SidecarConfig())  # same verdict: untouched
+    assert sorted(xmp(path)["Xmp.dc.subject"]) == ["Lisbon", "beach", "blurry", "blurwatch", "blurwatch|blurry", "places"]
+    sidecar.write_verdict(photo, result("reject", ("dark",)), SidecarConfig())
+    assert sorted(xmp(path)["Xmp.dc.subject"]) == ["Lisbon", "beach", "blurwatch", "blurwatch|dark", "places"]
+    sidecar.write_verdict(photo, result("keep"), SidecarConfig())
+    assert sorted(xmp(path)["Xmp.dc.subject"]) == ["Lisbon", "beach", "places"]
+    assert xmp(path)["Xmp.lr.hierarchicalSubject"] == ["beach", "places|Lisbon"]
+
+
+def test_a_users_own_keyword_that_matches_a_part_is_kept(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result("reject", ("blurry",)), SidecarConfig())
+    set_property(path, "Xmp.dc.subject", ["blurwatch", "blurry", "blurwatch|blurry", "effects"])
+    set_property(path, "Xmp.lr.hierarchicalSubject", ["blurwatch|blurry", "effects|blurry"])
+    sidecar.write_verdict(photo, result("keep"), SidecarConfig())
+    assert sorted(xmp(path)["Xmp.dc.subject"]) == ["blurry", "effects"]
+    assert xmp(path)["Xmp.lr.hierarchicalSubject"] == ["effects|blurry"]
 
 
 def test_a_changed_reason_replaces_the_stale_tag(photo: Path) -> None:

@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any, Collection, Iterable
 
 import defusedxml
 import defusedxml.expatreader
@@ -422,16 +422,24 @@ def _tag_fields(fields: Mapping[str, Value], verdict: Verdict) -> dict[str, Valu
     """Both keyword bags: the user's keywords kept, blurwatch's replaced by this verdict's.
 
     darktable reads only ``lr:hierarchicalSubject`` when it is there, so a newly created
-    one starts with the user's ``dc:subject`` keywords.
+    one starts with the user's ``dc:subject`` keywords. darktable also writes each part
+    of a hierarchical tag into ``dc:subject`` (``blurwatch``, ``blurry``); the parts of a
+    tag blurwatch withdraws go with it, unless another tag still has them.
     """
     ours = _verdict_tags(verdict)
-    subject = _without_ours(fields.get(SUBJECT))
     hierarchy = _as_list(fields.get(HIERARCHY))
+    withdrawn = _parts(tag for tag in hierarchy if tag.startswith(TAG_PREFIX) and tag not in ours)
+    stale = withdrawn - _parts(_without_ours(hierarchy) + ours)
+    subject = [tag for tag in _without_ours(fields.get(SUBJECT)) if tag not in stale]
     if hierarchy:
         new_hierarchy = _without_ours(hierarchy) + ours
     else:
         new_hierarchy = subject + ours if ours else []
     return {SUBJECT: subject + ours or None, HIERARCHY: new_hierarchy or None}
+
+
+def _parts(tags: Iterable[str]) -> set[str]:
+    return {part for tag in tags for part in tag.split("|")}
 
 
 def _verdict_tags(verdict: Verdict) -> list[str]:
