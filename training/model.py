@@ -1,8 +1,8 @@
 """The network: a LeNet (2 convolutions, 3 dense layers) over one grayscale patch.
 
 Small on purpose: blur is a local property of edges, a few thousand parameters of
-convolution see it; the dense layers only weigh the evidence. The exported float32
-``.tflite`` stays well under 1 MB and scores thousands of patches a second per core.
+convolution see it; the dense layers only weigh the evidence. The exported ``.tflite``
+(int8 weights) is about 140 kB and scores some 20,000 patches a second per core.
 """
 
 from __future__ import annotations
@@ -46,10 +46,18 @@ def train(x: np.ndarray, y: np.ndarray, patch_size: int, epochs: int, seed: int,
 
 
 def export_tflite(model, path) -> int:
-    """Write a float32 ``.tflite`` with a dynamic batch dimension; returns its size in bytes."""
+    """Write the ``.tflite`` blurwatch runs, with a dynamic batch dimension; returns its size in bytes.
+
+    Dynamic-range quantised: int8 weights, activations quantised per patch as it runs
+    (so a patch's logit does not depend on the others in its batch). On the
+    cross-validation folds the photo scores move by at most 0.01 and no verdict
+    changes, while the network runs twice as fast and the file is a quarter the size
+    (bench/README.md). Full int8 with calibrated activations was no faster and erred more.
+    """
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
     data = converter.convert()
     path.write_bytes(data)
     return len(data)

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     photos = [p for p in dataset.read_manifest(args.data) if p.label in SHARPNESS_LABELS]
     metadata = {
-        "version": f"lenet-{datetime.date.today():%Y%m%d}-s{recipe.seed}",
+        "version": f"lenet-{datetime.date.today():%Y%m%d}-s{recipe.seed}-int8",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "input": {"shape": [None, recipe.spec.size, recipe.spec.size, 1], "dtype": "float32",
                   "normalisation": "per patch: (x/255 - mean) / std; patches with std < flat_std skipped"},
