@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -97,6 +99,14 @@ def test_model_is_loaded_once_and_is_deterministic(model):
 
 @requires_shared
 @pytest.mark.shared
+def test_scoring_prints_nothing_on_stderr():
+    """LiteRT's "Created TensorFlow Lite XNNPACK delegate" line would repeat per worker."""
+    code = ("import numpy as np; from blurwatch.sharpness import SharpnessModel; "
+            "SharpnessModel.load().predict(np.zeros((3, 64, 64, 1), np.float32))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == ""
+
+
 def test_training_and_inference_see_identical_patches(shared_data):
     path = sorted((shared_data / "photos" / "sharp").iterdir())[0]
     gray = decoding.decode(path, DecodeConfig()).gray

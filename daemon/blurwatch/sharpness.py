@@ -12,12 +12,15 @@ sharp, so the top of the patch distribution separates the two.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 import threading
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -223,9 +226,29 @@ class SharpnessModel:
     def _ready_interpreter(self) -> Any:
         if self._interpreter is None:
             interpreter = _interpreter_class()(model_path=str(self.model_path), num_threads=self._num_threads)
-            interpreter.allocate_tensors()
+            with _native_stderr_silenced():
+                interpreter.allocate_tensors()
             self._interpreter = interpreter
         return self._interpreter
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Hide what C++ code prints straight to file descriptor 2 meanwhile.
+
+    LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." when it
+    first allocates, with no switch to turn it off: a line of noise per worker on every
+    run. Its errors still arrive, as the Python exception's message.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 MAP_MAX_CELLS = 16
