@@ -99,6 +99,13 @@ def test_model_is_loaded_once_and_is_deterministic(model):
 
 @requires_shared
 @pytest.mark.shared
+def test_a_patchs_logit_does_not_depend_on_its_batch(model):
+    """The int8 network quantises activations per patch, never per batch."""
+    patches = extract_patches(_texture(512, 512, seed=5), model.spec).data
+    mixed = np.concatenate([patches[:1], patches[1:] * 0.1 + 3.0])
+    assert model.predict(patches[:1])[0] == model.predict(patches)[0] == model.predict(mixed)[0]
+
+
 def test_scoring_prints_nothing_on_stderr():
     """LiteRT's "Created TensorFlow Lite XNNPACK delegate" line would repeat per worker."""
     code = ("import numpy as np; from blurwatch.sharpness import SharpnessModel; "

@@ -19,10 +19,10 @@ Ownership: for each of Rating, Label and PickLabel blurwatch records the value i
 from blurwatch's record was set by a person and is kept unless ``overwrite_manual_rating``
 or ``force``. One exception: darktable writes ``xmp:Rating="1"``, its default for a photo
 nobody rated, into the sidecar of every photo it imports, so in a darktable sidecar
-blurwatch has not marked a 1 star counts as that default, not as a judgement (blurwatch
-records it as the prior value, and puts it back if the verdict later changes). When a later verdict no longer wants a value blurwatch wrote (a reject that
-became a keep, a review that became a keep), blurwatch puts back the prior value, or
-removes its own when there was none.
+blurwatch has not marked, 1 star counts as that default, not as a judgement (blurwatch
+records it as the prior value). When a later verdict no longer wants a value blurwatch
+wrote (a reject that became a keep, a review that became a keep), blurwatch puts back
+the prior value, or removes its own when there was none.
 
 All XMP is read and written by exiv2 (pyexiv2), in memory. Before exiv2 sees a file
 blurwatch checks it with a streaming parser (a size and node limit, no DTD or entities:
