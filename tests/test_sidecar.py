@@ -74,6 +74,17 @@ def existing_sidecar(photo: Path, fixture: Path = DARKTABLE_FIXTURE) -> Path:
     return path
 
 
+def keyword_sidecar(photo: Path, properties: str) -> Path:
+    """The photo's darktable-named sidecar holding just ``properties`` (dc: and lr: elements)."""
+    path = photo.with_name(photo.name + ".xmp")
+    path.write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        f'xmlns:lr="http://ns.adobe.com/lightroom/1.0/">{properties}</rdf:Description></rdf:RDF></x:xmpmeta>',
+        encoding="utf-8")
+    return path
+
+
 def xmp(path: Path) -> dict:
     """Every XMP property as exiv2 flattens it."""
     image = pyexiv2.ImageData(path.read_bytes())
@@ -267,13 +278,8 @@ def test_a_keep_does_not_create_a_hierarchical_subject(photo: Path) -> None:
 
 
 def test_an_empty_hierarchical_subject_is_filled_like_a_new_one(photo: Path) -> None:
-    path = photo.with_name(photo.name + ".xmp")
-    path.write_text(
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
-        'xmlns:lr="http://ns.adobe.com/lightroom/1.0/"><dc:subject><rdf:Seq><rdf:li>owl</rdf:li></rdf:Seq></dc:subject>'
-        "<lr:hierarchicalSubject><rdf:Seq/></lr:hierarchicalSubject></rdf:Description></rdf:RDF></x:xmpmeta>",
-        encoding="utf-8")
+    path = keyword_sidecar(photo, "<dc:subject><rdf:Seq><rdf:li>owl</rdf:li></rdf:Seq></dc:subject>"
+                                  "<lr:hierarchicalSubject><rdf:Seq/></lr:hierarchicalSubject>")
     sidecar.write_verdict(photo, result("keep"), SidecarConfig())
     assert xmp(path)["Xmp.lr.hierarchicalSubject"] == []  # nothing to add: left as it was
     sidecar.write_verdict(photo, result("reject", ("blurry",)), SidecarConfig())
@@ -281,12 +287,8 @@ def test_an_empty_hierarchical_subject_is_filled_like_a_new_one(photo: Path) -> 
 
 
 def test_a_user_keyword_with_a_comma_stays_one_keyword(photo: Path) -> None:
-    path = photo.with_name(photo.name + ".xmp")
-    path.write_text(
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
-        "<dc:subject><rdf:Bag><rdf:li>Smith, John</rdf:li><rdf:li>beach</rdf:li></rdf:Bag></dc:subject>"
-        "</rdf:Description></rdf:RDF></x:xmpmeta>", encoding="utf-8")
+    path = keyword_sidecar(photo, "<dc:subject><rdf:Bag><rdf:li>Smith, John</rdf:li><rdf:li>beach</rdf:li></rdf:Bag>"
+                                  "</dc:subject>")
     sidecar.write_verdict(photo, result("reject", ("blurry",)), SidecarConfig())
     assert xmp(path)["Xmp.dc.subject"] == ["Smith, John", "beach", "blurwatch|blurry"]
     assert xmp(path)["Xmp.lr.hierarchicalSubject"] == ["Smith, John", "beach", "blurwatch|blurry"]
