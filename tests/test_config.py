@@ -1,7 +1,8 @@
-"""Configuration: one defaults file in step with the dataclasses, errors that name key and file."""
+"""Configuration: defaults from one file, errors that name key and file."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,6 @@ import yaml
 from blurwatch import config
 from blurwatch.config import Config
 from blurwatch.errors import ConfigError
-
 from conftest import ROOT
 
 EXAMPLE = ROOT / "config.example.yaml"
@@ -24,8 +24,22 @@ def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
     return path
 
 
-def test_defaults_file_matches_the_dataclass_defaults() -> None:
-    assert config.defaults_mapping() == config.as_mapping(Config())
+def test_the_defaults_are_the_defaults_files_values() -> None:
+    assert Config() == config.from_mapping(yaml.safe_load(config.DEFAULTS_FILE.read_text()), "built-in defaults")
+    assert Config().watch.folders == () and Config().sharpness.keep_from is None
+
+
+def test_every_key_of_the_defaults_file_is_commented() -> None:
+    """A key, or a run of keys, follows a comment saying what it does."""
+    lines = [line.strip() for line in config.DEFAULTS_FILE.read_text(encoding="utf-8").splitlines()]
+
+    def is_key(line: str) -> bool:
+        return bool(line) and not line.startswith("#") and not line.endswith(":")
+
+    for i, line in enumerate(lines):
+        if is_key(line):
+            above = next(lines[j] for j in range(i - 1, -1, -1) if not is_key(lines[j]))
+            assert above.startswith("#"), f"{line!r} has no comment"
 
 
 def test_example_is_the_defaults_file_with_a_header() -> None:
@@ -34,7 +48,29 @@ def test_example_is_the_defaults_file_with_a_header() -> None:
     header, _, body = example.partition("\n\n")
     assert body == defaults, "config.example.yaml must be its header followed by config_default.yaml"
     assert all(line.startswith("#") for line in header.splitlines())
-    assert yaml.safe_load(example) == config.defaults_mapping()
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ({"size": 3}, "defaults.yaml: demo.name: missing"),
+        ({"size": 3, "name": "x", "colour": "red"}, "defaults.yaml: demo.colour: not a setting of Section"),
+        ({"size": 0, "name": "x"}, "defaults.yaml: demo.size: must be a positive number, not 0"),
+        ({"size": "big", "name": "x"}, "defaults.yaml: demo.size: 'big' is not a whole number"),
+    ],
+)
+def test_a_defaults_file_out_of_step_with_the_fields_stops_the_import(table: dict, message: str) -> None:
+    fresh = type("Section", (), {"__annotations__": {"size": "int", "name": "str"},
+                                 "size": config.setting(lambda v: v > 0, "a positive number"),
+                                 "name": config.setting()})
+    with pytest.raises(ConfigError, match=message):
+        config.fill_defaults(fresh, table, "demo", "defaults.yaml")
+
+
+def test_filled_settings_are_the_dataclasses_defaults() -> None:
+    fresh = type("Section", (), {"__annotations__": {"size": "int"}, "size": config.setting()})
+    filled = dataclasses.dataclass(frozen=True)(config.fill_defaults(fresh, {"size": 7}, "demo", "d.yaml"))
+    assert filled().size == 7 and filled(size=2).size == 2
 
 
 def test_loading_the_example_gives_the_defaults() -> None:
