@@ -18,13 +18,17 @@ class ConfigError(BlurwatchError):
     """A configuration file or value is wrong; the message names the key and the file."""
 
 
-class PhotoError(BlurwatchError):
-    """One photo could not be handled; the run goes on with the next one."""
+class FileError(BlurwatchError):
+    """A file cannot be read or written as asked; the message starts with its path."""
 
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class PhotoError(FileError):
+    """One photo could not be handled; the run goes on with the next one."""
 
 
 class DecodeError(PhotoError):

@@ -24,52 +24,32 @@ records it as the prior value). When a later verdict no longer wants a value blu
 wrote (a reject that became a keep, a review that became a keep), blurwatch puts back
 the prior value, or removes its own when there was none.
 
-All XMP is read and written by exiv2 (pyexiv2), in memory. Before exiv2 sees a file
-blurwatch checks it with a streaming parser (a size and node limit, no DTD or entities:
-hostile files are refused, untouched), and it only ever moves whole files: a temporary
-file beside the sidecar, fsync, ``os.replace``, fsync of the folder.
+This module is the policy: which keys a verdict sets and the rules above. How a sidecar
+is read and merged safely is :mod:`blurwatch.xmp` (exiv2, hostile files refused), how it
+is replaced without ever leaving half a file or losing another program's save is
+:mod:`blurwatch.files`; their errors reach callers as :class:`SidecarError`.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import logging
-import os
-import secrets
-import stat
-import threading
-import xml.sax
-import xml.sax.handler
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Collection, Iterable
 
-import defusedxml
-import defusedxml.expatreader
-import pyexiv2
-
+from blurwatch import files, xmp
 from blurwatch.config import SidecarConfig
-from blurwatch.errors import SidecarError
+from blurwatch.errors import FileError, SidecarError
 from blurwatch.pipeline import PhotoResult
 from blurwatch.verdict import Verdict
+from blurwatch.xmp import Value
 
 NAMESPACE = "http://ns.blurwatch.org/xmp/1.0/"
 PREFIX = "blurwatch"
 
 log = logging.getLogger(__name__)
-
-# A darktable sidecar with a long history and many drawn masks is a few hundred KiB;
-# 16 MiB leaves ample room for long values (edit blobs) while bounding what is read.
-MAX_SIDECAR_BYTES = 16 * 1024 * 1024
-# exiv2 needs roughly 700 bytes per XMP node (element or attribute): 100,000 nodes cost
-# about 70 MB, while a long darktable history has ten per step and a few thousand in all.
-MAX_XMP_NODES = 100_000
-
-# The bytes exiv2's own XmpSidecar writes when it creates a sidecar, which exiv2 reads
-# as an empty one. pyexiv2 has no call to create a sidecar, so blurwatch starts from these.
-EMPTY_SIDECAR = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'.encode()
 
 RATING = "Xmp.xmp.Rating"
 LABEL = "Xmp.xmp.Label"
@@ -86,15 +66,7 @@ TAG_PREFIX = f"{PREFIX}|"  # blurwatch|blurry, blurwatch|dark, blurwatch|overexp
 # Values blurwatch sets but a person may change: XMP key -> name in blurwatch's markers.
 OWNED = {RATING: "Rating", LABEL: "Label", PICK_LABEL: "PickLabel"}
 
-# XMP values as pyexiv2 reads them: text, a bag/seq as a list, a lang-alt as a dict.
-Value = str | list | dict
-
-_XMP_ROOTS = (("adobe:ns:meta/", "xmpmeta"), ("adobe:ns:meta/", "xapmeta"))
-_RDF = ("http://www.w3.org/1999/02/22-rdf-syntax-ns#", "RDF")
-
-# pyexiv2 collects exiv2's errors in one process-wide buffer: one caller at a time.
-_exiv2_lock = threading.Lock()
-pyexiv2.registerNs(NAMESPACE, PREFIX)
+xmp.register_namespace(NAMESPACE, PREFIX)
 
 
 def _key(name: str) -> str:
@@ -126,16 +98,6 @@ class StoredVerdict:
     scored: str = ""  # when blurwatch last changed this verdict (ISO 8601)
 
 
-@dataclass(frozen=True)
-class _Loaded:
-    """An existing sidecar as read (``data`` None when there is none yet)."""
-
-    data: bytes | None
-    fields: dict[str, Value]
-    fingerprint: tuple[int, int, int] | None  # (inode, size, mtime_ns) when read
-    mode: int | None  # permission bits to keep
-
-
 def sidecar_paths(photo: Path, naming: str) -> list[Path]:
     """The sidecars ``naming`` calls for: darktable ``IMG_1.CR2.xmp``, adobe ``IMG_1.xmp``.
 
@@ -161,7 +123,8 @@ def write_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force
     override = force or config.overwrite_manual_rating
     for sidecar in sidecar_paths(photo, config.naming):
         if sidecar not in done:
-            _merge(sidecar, photo, result, override)
+            with _as_sidecar_errors():
+                _merge(sidecar, photo, result, override)
     return sidecar_paths(photo, config.naming)
 
 
@@ -172,7 +135,7 @@ def read_verdict(photo: Path, naming: str = "darktable") -> StoredVerdict | None
     for ``naming="adobe"``).
     """
     for sidecar in _reading_order(photo, naming):
-        fields = _load(sidecar).fields
+        fields = _read(sidecar).fields
         if VERDICT_KEY in fields:
             return _stored(sidecar, fields)
     return None
@@ -181,7 +144,7 @@ def read_verdict(photo: Path, naming: str = "darktable") -> StoredVerdict | None
 def read_rating(photo: Path, naming: str = "darktable") -> int | None:
     """The photo's current ``xmp:Rating``, whoever set it (None when it has none)."""
     for sidecar in _reading_order(photo, naming):
-        rating = _parse_rating(_load(sidecar).fields.get(RATING))
+        rating = _parse_rating(_read(sidecar).fields.get(RATING))
         if rating is not None:
             return rating
     return None
@@ -192,9 +155,28 @@ def _reading_order(photo: Path, naming: str) -> list[Path]:
     return both[::-1] if naming == "adobe" else both
 
 
+@contextlib.contextmanager
+def _as_sidecar_errors() -> Iterator[None]:
+    """The file layers' errors as :class:`SidecarError`, worded for a sidecar."""
+    try:
+        yield
+    except SidecarError:
+        raise
+    except files.Changed as exc:
+        raise SidecarError(exc.path, "was changed by another program while blurwatch merged into it; "
+                                     "left as it is, it will be scored again") from exc
+    except FileError as exc:
+        raise SidecarError(exc.path, exc.reason) from exc
+
+
+def _read(sidecar: Path) -> xmp.Sidecar:
+    with _as_sidecar_errors():
+        return xmp.read(sidecar)
+
+
 def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> None:
     """Write ``result`` into one sidecar unless it already holds exactly that."""
-    loaded = _load(sidecar)
+    loaded = xmp.read(sidecar)
     changes = _plan(sidecar, loaded.fields, photo, result, override)
     other = _shared_with(sidecar, photo, loaded.fields)
     if other is not None:
@@ -206,8 +188,7 @@ def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> N
         log.debug("%s: already holds this verdict, left unchanged", sidecar)
         return
     changes[SCORED_KEY] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    merged = _apply(sidecar, loaded, changes)
-    _replace(sidecar, merged, loaded)
+    files.replace_unchanged(loaded.file, xmp.merge(loaded, changes))
     log.debug("%s: wrote verdict %s", sidecar, result.verdict.decision)
 
 
@@ -226,95 +207,6 @@ def _shared_with(sidecar: Path, photo: Path, fields: Mapping[str, Value]) -> str
 
 
 # --- reading -----------------------------------------------------------------------
-
-
-def _load(sidecar: Path) -> _Loaded:
-    """Read and check an existing sidecar; an absent one loads as empty."""
-    try:
-        info = os.lstat(sidecar)
-    except FileNotFoundError:
-        return _Loaded(None, {}, None, None)
-    except OSError as exc:
-        raise SidecarError(sidecar, f"cannot read: {exc.strerror}") from exc
-    if not stat.S_ISREG(info.st_mode):
-        raise SidecarError(sidecar, "is not a regular file (a link, folder or pipe); left as it is")
-    if info.st_size > MAX_SIDECAR_BYTES:
-        raise SidecarError(sidecar, f"is {info.st_size / 2**20:.1f} MiB, over the {MAX_SIDECAR_BYTES // 2**20} MiB "
-                                    "limit for a sidecar")
-    data = _read_bytes(sidecar)
-    _check_xml(sidecar, data)
-    return _Loaded(data, _xmp_fields(sidecar, data), _fingerprint(info), stat.S_IMODE(info.st_mode))
-
-
-def _read_bytes(sidecar: Path) -> bytes:
-    """The file's bytes, refusing to follow a link or wait on a pipe swapped in since the check."""
-    try:
-        fd = os.open(sidecar, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as file:
-            data = file.read(MAX_SIDECAR_BYTES + 1)
-    except OSError as exc:
-        raise SidecarError(sidecar, f"cannot read: {exc.strerror}") from exc
-    if len(data) > MAX_SIDECAR_BYTES:
-        raise SidecarError(sidecar, f"grew over the {MAX_SIDECAR_BYTES // 2**20} MiB limit for a sidecar")
-    return data
-
-
-def _check_xml(sidecar: Path, data: bytes) -> None:
-    """Let exiv2 see only well-formed XMP of sane size: no DTD (no entity expansion, no XXE).
-
-    A streaming parse: nothing of the file is kept but a count.
-    """
-    if data.strip() == EMPTY_SIDECAR.strip():
-        return
-    shape = _Shape(sidecar)
-    parser = defusedxml.expatreader.DefusedExpatParser(namespaceHandling=1, forbid_dtd=True)
-    parser.setContentHandler(shape)
-    try:
-        parser.parse(io.BytesIO(data))
-    except defusedxml.DefusedXmlException as exc:
-        raise SidecarError(sidecar, f"contains a DTD or entity declaration, refused ({type(exc).__name__})") from exc
-    except xml.sax.SAXParseException as exc:
-        raise SidecarError(sidecar, f"is not valid XML: {exc.getMessage()} at line {exc.getLineNumber()}") from exc
-    if shape.root not in _XMP_ROOTS or not shape.has_rdf:
-        root = shape.root[1] if shape.root else "none"
-        raise SidecarError(sidecar, f"is not an XMP packet (root element <{root}>, not <x:xmpmeta> with rdf:RDF)")
-
-
-class _Shape(xml.sax.handler.ContentHandler):
-    """Notes the root element and whether rdf:RDF is under it; counts XMP nodes."""
-
-    def __init__(self, sidecar: Path) -> None:
-        super().__init__()
-        self.sidecar = sidecar
-        self.root: tuple[str | None, str] | None = None
-        self.has_rdf = False
-        self.nodes = 0
-        self.depth = 0
-
-    def startElementNS(self, name: tuple[str | None, str], qname: str | None, attrs: Any) -> None:
-        self.nodes += 1 + len(attrs)
-        if self.nodes > MAX_XMP_NODES:
-            raise SidecarError(self.sidecar, f"has over {MAX_XMP_NODES} XML elements and attributes, "
-                                             "far more than any photo's metadata")
-        if self.depth == 0:
-            self.root = name
-        self.has_rdf = self.has_rdf or (self.depth == 1 and name == _RDF)
-        self.depth += 1
-
-    def endElementNS(self, name: tuple[str | None, str], qname: str | None) -> None:
-        self.depth -= 1
-
-
-def _xmp_fields(sidecar: Path, data: bytes) -> dict[str, Value]:
-    with _exiv2_lock:
-        try:
-            image = pyexiv2.ImageData(data)
-            try:
-                return image.read_xmp()
-            finally:
-                image.close()
-        except RuntimeError as exc:
-            raise SidecarError(sidecar, f"exiv2 cannot read it: {_one_line(exc)}") from exc
 
 
 def _stored(sidecar: Path, fields: Mapping[str, Value]) -> StoredVerdict:
@@ -431,10 +323,8 @@ def _tag_fields(fields: Mapping[str, Value], verdict: Verdict) -> dict[str, Valu
     withdrawn = _parts(tag for tag in hierarchy if tag.startswith(TAG_PREFIX) and tag not in ours)
     stale = withdrawn - _parts(_without_ours(hierarchy) + ours)
     subject = [tag for tag in _without_ours(fields.get(SUBJECT)) if tag not in stale]
-    if hierarchy:
-        new_hierarchy = _without_ours(hierarchy) + ours
-    else:
-        new_hierarchy = subject + ours if ours else []
+    base = _without_ours(hierarchy) if hierarchy else subject
+    new_hierarchy = base + ours if hierarchy or ours else []
     return {SUBJECT: subject + ours or None, HIERARCHY: new_hierarchy or None}
 
 
@@ -464,103 +354,6 @@ def _same(current: Value | None, wanted: Value | None) -> bool:
     return current == wanted
 
 
-# --- writing -----------------------------------------------------------------------
-
-
-def _apply(sidecar: Path, loaded: _Loaded, changes: Mapping[str, Value | None]) -> bytes:
-    """The sidecar's new bytes: ``changes`` merged in by exiv2, everything else verified kept."""
-    with _exiv2_lock:
-        try:
-            image = pyexiv2.ImageData(loaded.data or EMPTY_SIDECAR)
-            try:
-                # exiv2 mirrors a sidecar's XMP into Exif and IPTC when reading and copies
-                # those back on writing, which would resurrect removed ratings and keywords.
-                image.clear_exif()
-                image.clear_iptc()
-                image.modify_xmp(_pyexiv2_changes(changes))
-                merged = image.get_bytes()
-            finally:
-                image.close()
-        except RuntimeError as exc:
-            raise SidecarError(sidecar, f"exiv2 cannot merge into it: {_one_line(exc)}") from exc
-    kept = _xmp_fields(sidecar, merged)
-    lost = [key for key, value in loaded.fields.items() if key not in changes and kept.get(key) != value]
-    if lost:
-        raise SidecarError(sidecar, f"exiv2 would not keep {', '.join(lost[:3])}; left as it is")
-    return merged
-
-
-def _pyexiv2_changes(changes: Mapping[str, Value | None]) -> dict[str, Any]:
-    """pyexiv2's form: lists become XMP bags (pyexiv2 writes plain lists as ordered seqs)."""
-    table: dict[str, Any] = {}
-    for key, value in changes.items():
-        if isinstance(value, list):
-            table[key] = 'type="Bag"'
-            table.update({f"{key}[{i}]": item for i, item in enumerate(value, start=1)})
-        else:
-            table[key] = value
-    return table
-
-
-def _replace(sidecar: Path, data: bytes, loaded: _Loaded) -> None:
-    """Swap ``data`` in as the sidecar atomically; on any failure the old one stays."""
-    try:
-        fd, temporary = _create_temporary(sidecar)
-    except OSError as exc:
-        raise SidecarError(sidecar, f"cannot write in its folder: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as file:
-            if loaded.mode is not None:
-                os.fchmod(file.fileno(), loaded.mode)
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        if _current_fingerprint(sidecar) != loaded.fingerprint:
-            raise SidecarError(sidecar, "was changed by another program while blurwatch merged into it; "
-                                        "left as it is, it will be scored again")
-        os.replace(temporary, sidecar)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise SidecarError(sidecar, f"cannot write: {exc.strerror}") from exc
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync_folder(sidecar)
-
-
-def _create_temporary(sidecar: Path) -> tuple[int, Path]:
-    """A new hidden file beside the sidecar; mode 0666 less the umask, like any new file."""
-    while True:
-        temporary = sidecar.with_name(f".{sidecar.name}.{secrets.token_hex(4)}.blurwatch-tmp")
-        try:
-            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
-        except FileExistsError:
-            continue
-
-
-def _fsync_folder(sidecar: Path) -> None:
-    """Make the rename itself durable; the new sidecar is in place either way."""
-    try:
-        fd = os.open(sidecar.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        log.warning("%s: written, but its folder could not be synced to disk: %s", sidecar, exc.strerror)
-
-
-def _fingerprint(info: os.stat_result) -> tuple[int, int, int]:
-    return info.st_ino, info.st_size, info.st_mtime_ns
-
-
-def _current_fingerprint(sidecar: Path) -> tuple[int, int, int] | None:
-    try:
-        return _fingerprint(os.lstat(sidecar))
-    except FileNotFoundError:
-        return None
-
-
 # --- small conversions -------------------------------------------------------------
 
 
@@ -588,7 +381,3 @@ def _parse_rating(value: Value | None) -> int | None:
         return int(float(_text(value, "nan")))
     except (ValueError, OverflowError):
         return None
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())

@@ -12,19 +12,23 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from blurwatch import config as config_mod
-from blurwatch import discovery, sidecar, verdict
+from blurwatch import discovery, files, sidecar, verdict
+from blurwatch.commands.jobs import run_jobs
 from blurwatch.config import Config
 from blurwatch.errors import UsageError
+from blurwatch.job import Job
 from blurwatch.pipeline import PhotoResult
 from blurwatch.sharpness import SharpnessModel
-from blurwatch.workers import Job, WorkerPool, default_jobs
+from blurwatch.workers import default_jobs
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ class Judged:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "calibrate",
         help="learn your sensitivity from photos you already rejected or kept",
         description="Score photos you have already judged (rejected = rating -1, as darktable and "
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _human_judgements(photos: Any) -> dict[Path, bool]:
+def _human_judgements(photos: Iterable[Path]) -> dict[Path, bool]:
     """Photo -> rejected, for every photo whose rating a person set."""
     out = {}
     for photo in photos:
@@ -99,12 +103,12 @@ def _check_enough(judgements: dict[Path, bool]) -> None:
 def _score(judgements: dict[Path, bool], config: Config, jobs: int) -> list[Judged]:
     """Score every judged photo once, in the worker pool, writing nothing."""
     judged = []
-    with WorkerPool(config, jobs) as pool:
-        for outcome in pool.map_unordered(Job((photo,), dry_run=True) for photo in judgements):
-            if outcome.result is None:
-                log.error("%s", outcome.error)
-            else:
-                judged.append(Judged(outcome.result, judgements[outcome.job.photos[0]]))
+    for outcome in run_jobs([Job((photo,), dry_run=True) for photo in judgements], config, jobs, progress=False):
+        (photo,) = outcome.job.photos
+        if outcome.result is None:
+            log.error("%s", outcome.error_for(photo))
+        else:
+            judged.append(Judged(outcome.result, judgements[photo]))
     return judged
 
 
@@ -145,9 +149,7 @@ def write_sensitivity(config: Config, value: float) -> Path:
     new, count = re.subn(r"(?m)^sensitivity:.*$", line, text)
     if count == 0:
         new = text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
-    config_mod.from_mapping(config_mod.yaml.safe_load(new) or {}, source=str(target))  # still valid
+    config_mod.from_mapping(yaml.safe_load(new) or {}, source=str(target))  # still valid
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.blurwatch-tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(target)
+    files.replace(target, new.encode("utf-8"))
     return target
