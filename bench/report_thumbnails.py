@@ -4,7 +4,7 @@
 
 The report's own cost is small (reading sidecars, writing ~1 kB of HTML a photo; see the
 slow test in tests/test_report.py); what grows with a photographer's files is making
-the thumbnails. This times :func:`blurwatch.report.make_thumbnails` cold (empty cache)
+the thumbnails. This times :func:`blurwatch.thumbnails.make_thumbnails` cold (empty cache)
 and warm (every thumbnail cached) on the benchmark corpus (``bench/corpus.py``: 24 MP
 camera JPEGs, DNGs with a full-size JPEG preview, DNGs without a preview), and
 extrapolates to 2,000 photos. Thumbnails are written under a temp folder, removed after.
@@ -22,8 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
-
-from blurwatch import report  # noqa: E402
+from blurwatch import thumbnails  # noqa: E402
 from blurwatch.config import Config  # noqa: E402
 
 
@@ -37,8 +36,8 @@ def main() -> int:
     print(f"{'kind':<12}{'cold s/photo':>14}{'warm s/photo':>14}{'2000 photos, cold':>20}   ({args.jobs} threads)")
     for kind, photos in files.items():
         with tempfile.TemporaryDirectory(prefix="blurwatch-bench-") as tmp:
-            cold = timed(report.make_thumbnails, photos, Path(tmp) / "r.html.d", config)
-            warm = timed(report.make_thumbnails, photos, Path(tmp) / "r.html.d", config)
+            cold = timed(thumbnails.make_thumbnails, photos, Path(tmp) / "r.html.d", config)
+            warm = timed(thumbnails.make_thumbnails, photos, Path(tmp) / "r.html.d", config)
         per_cold, per_warm = cold / len(photos), warm / len(photos)
         print(f"{kind:<12}{per_cold:>14.3f}{per_warm:>14.4f}{per_cold * 2000:>18.0f} s")
     return 0

@@ -6,12 +6,9 @@ import dataclasses
 import html
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,11 +21,12 @@ from blurwatch import discovery, report, sidecar
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.exposure import measure
 from blurwatch.pipeline import PhotoResult
-from blurwatch.sharpness import Sharpness, SharpnessModel, decode_map, default_model_dir, encode_map
-from blurwatch.verdict import Thresholds, Verdict
-
-from conftest import requires_program, requires_shared, SHARED_DATA
+from blurwatch.sharpness import SharpnessModel, decode_map, encode_map
+from blurwatch.verdict import Thresholds
+from conftest import requires_program
 from helpers.dng import write_dng
+from helpers.photos import make_photo, warm_cool
+from helpers.results import photo_result
 
 LIMITS = Thresholds(reject_below=0.3, keep_from=0.5)
 GREY_EXPOSURE = measure(np.arange(256, dtype=np.uint8).reshape(16, 16))
@@ -38,46 +36,18 @@ CHROMIUM_FLAGS = (
     # Belt and braces: even if the page asked for a host, nothing would resolve.
     "--host-resolver-rules=MAP * ~NOTFOUND",
 )
-requires_model = pytest.mark.skipif(
-    not (default_model_dir() / "sharpness.json").is_file(), reason="the shipped sharpness model is not built yet"
-)
-# No user configuration, not under systemd.
-CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "INVOCATION_ID")} | {
-    "XDG_CONFIG_HOME": "/nonexistent/blurwatch-test"
-}
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def make_photo(path: Path, size: tuple[int, int] = (600, 400), seed: int = 0) -> Path:
-    """A colourful JPEG: a warm left half, a cool right half, some texture."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    image = np.zeros((height, width, 3), np.uint8)
-    image[:, : width // 2] = (40, 90, 220)  # BGR: orange-red
-    image[:, width // 2 :] = (200, 120, 30)  # blue
-    image = cv2.add(image, rng.integers(0, 40, image.shape, dtype=np.uint8))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), image)
-    return path
-
-
 def result(photo: Path, decision: str, reasons: tuple[str, ...], score: float, ev: float = 0.0) -> PhotoResult:
-    """A scoring result as the pipeline would hand it to the sidecar writer."""
+    """A judging result as the job would hand it to the sidecar writer."""
     grid = np.full((4, 6), np.nan, np.float32)
     grid[1:3, 1:5] = score
     grid[0, 0] = 1.0
-    return PhotoResult(
-        path=photo,
-        verdict=Verdict(decision, reasons, 0.5 if decision == "keep" else 0.0),  # type: ignore[arg-type]
-        rating=-1 if decision == "reject" else None,
-        sharpness=Sharpness(score, grid, 9),
-        exposure=dataclasses.replace(GREY_EXPOSURE, mean_ev=ev),
-        decoded_from="jpeg",
-        model_version="test-model",
-        thresholds=LIMITS,
-    )
+    return photo_result(photo, decision, reasons, score=score, exposure=dataclasses.replace(GREY_EXPOSURE, mean_ev=ev),
+                        grid=grid, model_version="test-model", thresholds=LIMITS)
 
 
 def stored(verdict: str = "keep", reasons: tuple[str, ...] = (), score: float = 0.8,
@@ -212,19 +182,6 @@ def test_a_report_inside_the_photo_folder_does_not_list_its_own_thumbnails(tmp_p
     assert not discovery.is_candidate(thumb, root=tmp_path)
 
 
-@requires_model
-def test_the_report_command(culled: Path, tmp_path: Path) -> None:
-    """``blurwatch report`` in a subprocess, with the shipped model's thresholds."""
-    done = subprocess.run([sys.executable, "-m", "blurwatch", "report", str(culled), "-o", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, env=CLEAN_ENV)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == (tmp_path / "cull.html").resolve().as_uri()
-    assert (tmp_path / "cull.html").read_text(encoding="utf-8").count('<article class="card"') == 10
-    gone = subprocess.run([sys.executable, "-m", "blurwatch", "report", str(tmp_path / "gone")],
-                          capture_output=True, text=True, timeout=120, env=CLEAN_ENV)
-    assert gone.returncode == 2 and gone.stderr.strip().endswith("no such file or folder: " + str(tmp_path / "gone"))
-
-
 # ---------------------------------------------------------------- the page itself
 
 
@@ -268,55 +225,6 @@ def test_write_report_draws_the_thresholds_config_and_model_give(tmp_path: Path)
     assert "reject below 0.66 · keep from 0.82" in text  # 0.3 and 0.5 moved 1.5 in logit space
 
 
-# ---------------------------------------------------------------- thumbnails
-
-
-def test_thumbnails_are_colour_reduced_and_upright(tmp_path: Path) -> None:
-    photo = make_photo(tmp_path / "big.jpg", size=(3000, 2000))
-    thumb = report.colour_thumbnail(photo)
-    assert thumb is not None and thumb.shape == (240, 360, 3)
-    left, right = thumb[:, :150].mean(axis=(0, 1)), thumb[:, 210:].mean(axis=(0, 1))
-    assert left[2] > 150 > left[0] and right[0] > 150 > right[2]  # warm stays warm, cool stays cool
-
-
-def test_a_small_photo_is_not_upscaled(tmp_path: Path) -> None:
-    thumb = report.colour_thumbnail(make_photo(tmp_path / "small.jpg", size=(200, 120)))
-    assert thumb is not None and thumb.shape == (120, 200, 3)
-
-
-@pytest.mark.integration
-@requires_program("exiftool")
-def test_exif_orientation_is_applied(tmp_path: Path) -> None:
-    photo = make_photo(tmp_path / "rotated.jpg", size=(1200, 800))
-    subprocess.run(["exiftool", "-q", "-overwrite_original", "-Orientation#=6", str(photo)], check=True)
-    thumb = report.colour_thumbnail(photo)
-    assert thumb is not None and thumb.shape == (360, 240, 3)
-
-
-def warm_cool(size: tuple[int, int] = (600, 400)) -> np.ndarray:
-    """The RGB of :func:`make_photo`'s picture: warm left half, cool right half."""
-    return cv2.cvtColor(cv2.imread(str(make_photo(Path(tempfile.mkdtemp()) / "p.jpg", size))), cv2.COLOR_BGR2RGB)
-
-
-@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
-@pytest.mark.parametrize("preview_upright", [False, True])
-def test_a_dng_thumbnail_is_its_preview_turned_upright_once(tmp_path: Path, orientation: int,
-                                                            preview_upright: bool) -> None:
-    """The same rule decoding applies: the RAW's orientation, unless the preview is turned already."""
-    if preview_upright and orientation == 3:
-        pytest.skip("a preview already turned by 180 degrees cannot be told from one that is not")
-    sensor = warm_cool()
-    dng = write_dng(tmp_path / "IMG_1.DNG", sensor, preview_long_side=600, orientation=orientation,
-                    preview_upright=preview_upright)
-    turn = {1: None, 3: cv2.ROTATE_180, 6: cv2.ROTATE_90_CLOCKWISE, 8: cv2.ROTATE_90_COUNTERCLOCKWISE}[orientation]
-    upright = cv2.cvtColor(sensor if turn is None else cv2.rotate(sensor, turn), cv2.COLOR_RGB2BGR)
-    thumb = report.colour_thumbnail(dng)
-    assert thumb is not None and max(thumb.shape) == 360
-    assert thumb.shape[0] / thumb.shape[1] == pytest.approx(upright.shape[0] / upright.shape[1], rel=0.01)
-    expected = cv2.resize(upright, (thumb.shape[1], thumb.shape[0]), interpolation=cv2.INTER_AREA)
-    assert np.abs(thumb.astype(int) - expected).mean() < 12
-
-
 def test_a_raw_jpeg_pair_shows_once_with_the_jpeg(tmp_path: Path) -> None:
     jpeg = make_photo(tmp_path / "IMG_1.JPG")
     dng = write_dng(tmp_path / "IMG_1.DNG", warm_cool(), preview_long_side=600)
@@ -326,61 +234,12 @@ def test_a_raw_jpeg_pair_shows_once_with_the_jpeg(tmp_path: Path) -> None:
     assert text.count('<article class="card"') == 1 and "IMG_1.JPG" in text and "+DNG" in text
 
 
-@pytest.mark.shared
-@requires_shared
-def test_raw_thumbnails_use_a_big_enough_embedded_preview_else_the_decoder(tmp_path: Path) -> None:
-    raw = SHARED_DATA / "raw"
-    jpeg_preview = raw / "NEF" / "mei__Issue_247-1.nef"  # a 425x640 JPEG preview
-    bitmap_preview = raw / "NEF" / "imageio__Nikon_uncompressed.nef"  # a 320x218 RGB preview
-    tiny_preview = raw / "KDC" / "rawpy__RAW_KODAK_DC50_e.KDC"  # 96x64: too small, demosaiced in gray
-    thumbs = report.make_thumbnails([jpeg_preview, bitmap_preview, tiny_preview], tmp_path / "r.html.d", Config())
-    assert [(t.width, t.height) for t in thumbs.values() if t] == [(239, 360), (320, 218), (360, 240)]
-
-    def colourfulness(photo: Path) -> float:
-        image = cv2.imread(str(tmp_path / "r.html.d" / thumbs[photo].name)).astype(int)
-        return float(np.abs(image - image.mean(axis=2, keepdims=True)).mean())
-
-    assert colourfulness(jpeg_preview) > 1.5 and colourfulness(bitmap_preview) > 1.5
-    assert colourfulness(tiny_preview) < 0.5  # decoding's grayscale
-
-
-@pytest.mark.shared
-@requires_shared
-def test_broken_raw_files_get_a_placeholder_not_a_crash(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    stubs = [SHARED_DATA / "raw" / p for p in ("CR2/exiftool__CanonRaw.cr2", "ORF/filetype__fixture.orf",
-                                                 "ARW/filetype__fixture-sony-zv-e10.arw")]
-    before = [s.read_bytes() for s in stubs]
-    with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
-        thumbs = report.make_thumbnails(stubs, tmp_path / "r.html.d", Config())
-    assert thumbs == {stub: None for stub in stubs}
-    assert all(str(stub) in caplog.text for stub in stubs)
-    entries = [report.Entry(stub, None, "not culled yet") for stub in stubs]
-    text = report.render(entries, tmp_path / "r.html", LIMITS, Config()).read_text()
-    assert text.count("no preview") == 3
-    assert [s.read_bytes() for s in stubs] == before  # originals are only read
-
-
-def test_thumbnails_are_cached_and_stale_ones_removed(tmp_path: Path) -> None:
-    photos = [make_photo(tmp_path / f"p{i}.jpg", seed=i) for i in range(3)]
-    thumbs_dir = tmp_path / "r.html.d"
-    first = report.make_thumbnails(photos, thumbs_dir, Config())
-    stamps = {p.name: p.stat().st_mtime_ns for p in thumbs_dir.iterdir()}
-    assert report.make_thumbnails(photos, thumbs_dir, Config()) == first
-    assert {p.name: p.stat().st_mtime_ns for p in thumbs_dir.iterdir()} == stamps  # nothing remade
-
-    make_photo(photos[0], size=(500, 400), seed=7)  # edited: new size and mtime
-    again = report.make_thumbnails(photos[:2], thumbs_dir, Config())
-    assert again[photos[0]] != first[photos[0]] and again[photos[1]] == first[photos[1]]
-    assert sorted(p.name for p in thumbs_dir.iterdir()) == sorted(t.name for t in again.values())
-
-
-def test_a_broken_or_vanished_jpeg_gets_a_placeholder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    broken, gone = tmp_path / "broken.jpg", tmp_path / "gone.jpg"
+def test_a_shot_without_a_thumbnail_shows_a_placeholder(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
-        thumbs = report.make_thumbnails([broken, gone], tmp_path / "r.html.d", Config())
-    assert thumbs == {broken: None, gone: None}
-    assert f"{broken}: no thumbnail" in caplog.text and f"{gone}: no thumbnail" in caplog.text
+    text = report.render([report.Entry(broken, None, "not culled yet")], tmp_path / "r.html", LIMITS,
+                         Config()).read_text()
+    assert text.count("no preview") == 1 and "not culled yet" in text
 
 
 # ---------------------------------------------------------------- in a real browser

@@ -9,41 +9,42 @@ Nothing is ever opened for writing. An image file is read once, into memory; a R
 read by LibRaw itself, which fetches only what it needs. Whatever goes wrong with one
 file (unreadable, truncated, a metadata-only stub, a decode that yields junk) is a
 :class:`blurwatch.errors.DecodeError` with a one-line cause; the run goes on.
+
+People look at photos in colour: :func:`decode_colour` takes the same routes (reduced
+JPEG decoding, a RAW's embedded preview, one rule for turning pictures upright) to give
+the report its thumbnails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import cv2
 import numpy as np
-import pyexiv2
 import rawpy
 
+from blurwatch import xmp
 from blurwatch.config import DecodeConfig
 from blurwatch.errors import DecodeError
+from blurwatch.xmp import Exif
 
 log = logging.getLogger(__name__)
 
-# exiv2's warnings about damaged metadata are printed on stdout, where they would corrupt
-# ``--json`` output; errors still arrive as RuntimeError and are logged below. This module
-# is blurwatch's only exiv2 user.
-pyexiv2.set_log_level(3)
-
 # Lower-case extensions, with the dot: the camera RAW formats LibRaw reads
 # (LibRaw's supported-cameras list; nksc is Nikon's XML sidecar, not a RAW).
-RAW_EXTENSIONS: frozenset[str] = frozenset(
-    "." + ext
-    for ext in (
-        "3fr ari arw bay cap cr2 cr3 crw dcr dcs dng drf eip erf fff gpr iiq k25 kc2 kdc mdc "
-        "mef mfw mos mrw nef nrw orf ori pef ptx pxn qtk raf raw rw2 rwl rwz sr2 srf srw sti x3f"
-    ).split()
-)
+RAW_EXTENSIONS: frozenset[str] = frozenset({
+    ".3fr", ".ari", ".arw", ".bay", ".cap", ".cr2", ".cr3", ".crw", ".dcr", ".dcs", ".dng", ".drf",
+    ".eip", ".erf", ".fff", ".gpr", ".iiq", ".k25", ".kc2", ".kdc", ".mdc", ".mef", ".mfw", ".mos",
+    ".mrw", ".nef", ".nrw", ".orf", ".ori", ".pef", ".ptx", ".pxn", ".qtk", ".raf", ".raw", ".rw2",
+    ".rwl", ".rwz", ".sr2", ".srf", ".srw", ".sti", ".x3f",
+})
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"})
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -54,11 +55,17 @@ _EOI = b"\xff\xd9"
 _SNIFF_BYTES = 16
 
 # libjpeg scales by 1/2, 1/4, 1/8 inside the IDCT: far cheaper than decoding it all.
-_JPEG_FLAGS = {
+_JPEG_GRAY = {
     1: cv2.IMREAD_GRAYSCALE,
     2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
     4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
     8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
+_JPEG_COLOUR = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
 }
 
 # LibRaw's ``sizes.flip`` as the EXIF Orientation value it stands for (dcraw's table).
@@ -80,22 +87,12 @@ _LIBRAW_REASONS: tuple[tuple[type[Exception], str], ...] = (
 
 
 @dataclass(frozen=True)
-class PhotoInfo:
-    """What the file says about how it was taken (None when unknown)."""
-
-    exposure_time: float | None = None  # seconds
-    focal_length_35mm: float | None = None  # mm
-    iso: float | None = None
-
-
-@dataclass(frozen=True)
 class DecodedPhoto:
     path: Path
     gray: np.ndarray  # 2-D uint8, display-referred (sRGB gamma), EXIF orientation applied,
     #                   long side <= DecodeConfig.working_long_side (never upscaled)
     decoded_from: str  # "jpeg" | "image" | "raw-preview" | "raw-demosaic"
     full_size: tuple[int, int]  # (width, height) of the full image, orientation applied
-    info: PhotoInfo
 
 
 class _Content(NamedTuple):
@@ -125,6 +122,29 @@ def decode(path: Path, config: DecodeConfig) -> DecodedPhoto:
     if content.kind == "image":
         return _decode_image(path, content.data, config)
     return _decode_raw(path, content.size, config)
+
+
+def decode_colour(path: Path, long_side: int, min_preview_long_side: int) -> np.ndarray | None:
+    """A colour picture of ``path`` for people to look at: BGR, upright, at most ``long_side`` px.
+
+    The routes of :func:`decode`: a JPEG reduced as it is decoded, a RAW's embedded
+    preview. None for a RAW whose preview is missing or shorter than
+    ``min_preview_long_side`` (:func:`decode` then demosaics it, in gray). Raises
+    :class:`blurwatch.errors.DecodeError` like :func:`decode`.
+    """
+    path = Path(path)
+    content = _read(path)
+    if content.kind == "raw":
+        with _opened_raw(path) as raw:
+            image = _raw_preview(path, raw, min_preview_long_side, long_side, colour=True)
+    elif content.kind == "jpeg":
+        header = _jpeg_header(path, content.data)
+        image = orient(_jpeg_pixels(path, content.data, header, long_side, colour=True),
+                       _jpeg_orientation(path, content.data, header))
+    else:
+        image = _imdecode(path, content.data, cv2.IMREAD_COLOR, "PNG, TIFF or BMP")
+        image = orient(image, _orientation(xmp.read_exif(path, content.data)) or 1)
+    return None if image is None else fit(image, long_side)
 
 
 def _read(path: Path) -> _Content:
@@ -177,20 +197,23 @@ def _kind(path: Path, head: bytes) -> str:
 
 def _decode_jpeg(path: Path, data: bytes, config: DecodeConfig) -> DecodedPhoto:
     header = _jpeg_header(path, data)
-    exif = _read_exif(path, data[: header.scan_start] + _EOI)
-    orientation = _orientation(exif) or 1
-    gray = _orient(_jpeg_gray(path, data, header, config.working_long_side), orientation)
+    orientation = _jpeg_orientation(path, data, header)
+    gray = orient(_jpeg_pixels(path, data, header, config.working_long_side, colour=False), orientation)
     full_size = _oriented_size((header.width, header.height), orientation)
-    return _finish(path, gray, "jpeg", full_size, _photo_info(exif), config)
+    return _finish(path, gray, "jpeg", full_size, config)
 
 
 def _decode_image(path: Path, data: bytes, config: DecodeConfig) -> DecodedPhoto:
     """PNG, TIFF or BMP: decoded whole (no reduced decoding exists for them), then downscaled."""
     gray = _imdecode(path, data, cv2.IMREAD_GRAYSCALE, "PNG, TIFF or BMP")
-    exif = _read_exif(path, data)
-    gray = _orient(gray, _orientation(exif) or 1)
+    gray = orient(gray, _orientation(xmp.read_exif(path, data)) or 1)
     full_size = (gray.shape[1], gray.shape[0])
-    return _finish(path, gray, "image", full_size, _photo_info(exif), config)
+    return _finish(path, gray, "image", full_size, config)
+
+
+def _jpeg_orientation(path: Path, data: bytes, header: _JpegHeader) -> int:
+    """The JPEG's EXIF Orientation, 1 when it states none; from its header alone."""
+    return _orientation(xmp.read_exif(path, data[: header.scan_start] + _EOI)) or 1
 
 
 def _jpeg_header(path: Path, data: bytes) -> _JpegHeader:
@@ -224,8 +247,8 @@ def _jpeg_header(path: Path, data: bytes) -> _JpegHeader:
     raise DecodeError(path, "truncated JPEG (the file ends inside its header)")
 
 
-def _jpeg_gray(path: Path, data: bytes, header: _JpegHeader, long_side: int) -> np.ndarray:
-    """Decode straight to gray, reduced by the largest power of two that stays >= ``long_side``.
+def _jpeg_pixels(path: Path, data: bytes, header: _JpegHeader, long_side: int, colour: bool) -> np.ndarray:
+    """Decode to gray or BGR, reduced by the largest power of two that stays >= ``long_side``.
 
     Truncation is checked first: entropy-coded data cannot contain an EOI marker, so a
     complete JPEG has one after its first scan (anything appended after it, such as a
@@ -238,11 +261,11 @@ def _jpeg_gray(path: Path, data: bytes, header: _JpegHeader, long_side: int) -> 
     scale = 1
     while scale < 8 and max(header.width, header.height) >= 2 * scale * long_side:
         scale *= 2
-    return _imdecode(path, data, _JPEG_FLAGS[scale], "JPEG")
+    return _imdecode(path, data, (_JPEG_COLOUR if colour else _JPEG_GRAY)[scale], "JPEG")
 
 
 def _imdecode(path: Path, data: bytes, flags: int, kind: str) -> np.ndarray:
-    """OpenCV decode to 8-bit gray; orientation is ours to apply (one rule for every source)."""
+    """OpenCV decode to 8-bit gray or BGR; orientation is ours to apply (one rule for every source)."""
     try:
         gray = cv2.imdecode(np.frombuffer(data, np.uint8), flags | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error as exc:
@@ -256,48 +279,57 @@ def _imdecode(path: Path, data: bytes, flags: int, kind: str) -> np.ndarray:
 
 
 def _decode_raw(path: Path, file_size: int, config: DecodeConfig) -> DecodedPhoto:
-    """LibRaw and exiv2 read the file themselves: a preview needs only a small part of it."""
-    exif = _read_exif(path)
+    """LibRaw reads the file itself: a preview needs only a small part of it."""
+    with _opened_raw(path) as raw:
+        orientation = _FLIP_TO_ORIENTATION.get(raw.sizes.flip, 1)
+        full_size = _oriented_size((raw.sizes.width, raw.sizes.height), orientation)
+        gray = _raw_preview(path, raw, config.raw_preview_min_long_side, config.working_long_side, colour=False)
+        decoded_from = "raw-preview"
+        if gray is None:
+            gray = _raw_demosaic(path, raw, file_size, config)
+            decoded_from = "raw-demosaic"
+    return _finish(path, gray, decoded_from, full_size, config)
+
+
+@contextlib.contextmanager
+def _opened_raw(path: Path) -> Iterator[rawpy.RawPy]:
+    """The RAW opened by LibRaw; whatever LibRaw refuses, then or while decoding, is a DecodeError."""
     try:
         with rawpy.imread(str(path)) as raw:
-            info = _photo_info(exif) if exif else _libraw_info(raw.other)
-            orientation = _FLIP_TO_ORIENTATION.get(raw.sizes.flip, 1)
-            full_size = _oriented_size((raw.sizes.width, raw.sizes.height), orientation)
-            gray = _raw_preview(path, raw, orientation, config)
-            decoded_from = "raw-preview"
-            if gray is None:
-                gray = _raw_demosaic(path, raw, file_size, config)
-                decoded_from = "raw-demosaic"
+            yield raw
     except rawpy.LibRawError as exc:
         raise DecodeError(path, _libraw_reason(exc)) from exc
     except UnicodeEncodeError as exc:  # rawpy passes names to LibRaw as UTF-8
         raise DecodeError(path, "file name is not valid UTF-8, so LibRaw cannot open it; rename the file") from exc
-    return _finish(path, gray, decoded_from, full_size, info, config)
 
 
-def _raw_preview(path: Path, raw: rawpy.RawPy, orientation: int, config: DecodeConfig) -> np.ndarray | None:
-    """The embedded preview, oriented, when it is at least ``raw_preview_min_long_side``; else None."""
+def _raw_preview(path: Path, raw: rawpy.RawPy, min_long_side: int, long_side: int,
+                 colour: bool) -> np.ndarray | None:
+    """The embedded preview in gray or BGR, upright, when it is at least ``min_long_side``; else None."""
     try:
         thumb = raw.extract_thumb()
     except rawpy.LibRawError as exc:  # no preview, or one LibRaw cannot give: demosaic instead
         log.debug("%s: no usable embedded preview (%s)", path, _libraw_message(exc))
         return None
-    if thumb.format == rawpy.ThumbFormat.BITMAP:  # an RGB array, from old cameras and scanners
-        if max(thumb.data.shape[:2]) < config.raw_preview_min_long_side:
+    data = thumb.data
+    if isinstance(data, np.ndarray):  # a bitmap: an RGB array, from old cameras and scanners
+        if max(data.shape[:2]) < min_long_side:
             return None
-        gray, own_orientation = cv2.cvtColor(thumb.data, cv2.COLOR_RGB2GRAY), None
-    else:
+        image = cv2.cvtColor(data, cv2.COLOR_RGB2BGR if colour else cv2.COLOR_RGB2GRAY)
+        own_orientation = None
+    else:  # a JPEG
         try:
-            header = _jpeg_header(path, thumb.data)
-            if max(header.width, header.height) < config.raw_preview_min_long_side:
+            header = _jpeg_header(path, data)
+            if max(header.width, header.height) < min_long_side:
                 return None
-            gray = _jpeg_gray(path, thumb.data, header, config.working_long_side)
+            image = _jpeg_pixels(path, data, header, long_side, colour)
         except DecodeError as exc:
             log.info("%s: embedded preview is unusable (%s); demosaicing instead", path, exc.reason)
             return None
-        own_orientation = _orientation(_read_exif(path, thumb.data[: header.scan_start] + _EOI))
+        own_orientation = _orientation(xmp.read_exif(path, data[: header.scan_start] + _EOI))
     sensor = (raw.sizes.width, raw.sizes.height)
-    return _orient(gray, _preview_orientation(own_orientation, orientation, gray.shape, sensor))
+    raw_orientation = _FLIP_TO_ORIENTATION.get(raw.sizes.flip, 1)
+    return orient(image, _preview_orientation(own_orientation, raw_orientation, image.shape, sensor))
 
 
 def _preview_orientation(own: int | None, raw_orientation: int, shape: tuple[int, ...], sensor: tuple[int, int]) -> int:
@@ -350,14 +382,6 @@ def _raw_demosaic(path: Path, raw: rawpy.RawPy, file_bytes: int, config: DecodeC
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def _libraw_info(other: rawpy.Other) -> PhotoInfo:
-    """LibRaw's exposure and ISO, for RAWs whose EXIF exiv2 cannot read (no 35 mm focal length)."""
-    return PhotoInfo(
-        exposure_time=other.shutter_speed if other.shutter_speed > 0 else None,
-        iso=other.iso_speed if other.iso_speed > 0 else None,
-    )
-
-
 def _libraw_reason(exc: rawpy.LibRawError) -> str:
     for cls, reason in _LIBRAW_REASONS:
         if isinstance(exc, cls):
@@ -374,41 +398,13 @@ def _libraw_message(exc: rawpy.LibRawError) -> str:
 # --- Metadata --------------------------------------------------------------------------
 
 
-def _read_exif(path: Path, data: bytes | None = None) -> dict[str, str | list[str]]:
-    """EXIF tags from ``data``, else from the file; empty when there are none or they are unreadable.
-
-    Handing exiv2 a large buffer costs a copy (about 1 ms per MB); from the file it reads
-    only the metadata blocks. A JPEG passes just its header (the segments before the image
-    data, plus an EOI), which holds all its EXIF.
-    """
-    try:
-        image = pyexiv2.ImageData(data) if data is not None else pyexiv2.Image(str(path), encoding="utf-8")
-        try:
-            return image.read_exif(encoding="latin-1")  # latin-1 never fails on odd makernote text
-        finally:
-            image.close()
-    except (RuntimeError, UnicodeEncodeError) as exc:  # exiv2's errors; a file name that is not UTF-8
-        log.debug("%s: EXIF unreadable (%s); going on without it", path, _one_line(str(exc)))
-        return {}
-
-
-def _photo_info(exif: dict[str, str | list[str]]) -> PhotoInfo:
-    return PhotoInfo(
-        exposure_time=_exif_number(exif, "Exif.Photo.ExposureTime", "Exif.Image.ExposureTime"),
-        focal_length_35mm=_exif_number(exif, "Exif.Photo.FocalLengthIn35mmFilm"),
-        iso=_exif_number(
-            exif, "Exif.Photo.ISOSpeedRatings", "Exif.Photo.PhotographicSensitivity", "Exif.Image.ISOSpeedRatings"
-        ),
-    )
-
-
-def _orientation(exif: dict[str, str | list[str]]) -> int | None:
+def _orientation(exif: Exif) -> int | None:
     """EXIF Orientation 1-8, or None when the file states none (or nonsense)."""
     value = _exif_number(exif, "Exif.Image.Orientation")
-    return int(value) if value in range(1, 9) else None
+    return int(value) if value is not None and value in range(1, 9) else None
 
 
-def _exif_number(exif: dict[str, str | list[str]], *keys: str) -> float | None:
+def _exif_number(exif: Exif, *keys: str) -> float | None:
     """The first positive number among ``keys`` ("1/250", "200", "200 200"); else None."""
     for key in keys:
         value = exif.get(key)
@@ -434,48 +430,47 @@ def _parse_number(text: str) -> float | None:
 # --- Common finish ---------------------------------------------------------------------
 
 
-def _orient(gray: np.ndarray, orientation: int) -> np.ndarray:
-    """Turn a stored image upright per its EXIF Orientation (1-8)."""
+def orient(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn a stored image (gray or colour) upright per its EXIF Orientation (1-8)."""
     if orientation == 2:
-        return cv2.flip(gray, 1)
+        return cv2.flip(image, 1)
     if orientation == 3:
-        return cv2.rotate(gray, cv2.ROTATE_180)
+        return cv2.rotate(image, cv2.ROTATE_180)
     if orientation == 4:
-        return cv2.flip(gray, 0)
+        return cv2.flip(image, 0)
     if orientation == 5:
-        return cv2.transpose(gray)
+        return cv2.transpose(image)
     if orientation == 6:
-        return cv2.rotate(gray, cv2.ROTATE_90_CLOCKWISE)
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
     if orientation == 7:
-        return cv2.rotate(cv2.transpose(gray), cv2.ROTATE_180)
+        return cv2.rotate(cv2.transpose(image), cv2.ROTATE_180)
     if orientation == 8:
-        return cv2.rotate(gray, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    return gray
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
 
 
 def _oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
     return (size[1], size[0]) if orientation in _SWAPS_AXES else size
 
 
-def _finish(
-    path: Path, gray: np.ndarray, decoded_from: str, full_size: tuple[int, int], info: PhotoInfo, config: DecodeConfig
-) -> DecodedPhoto:
-    gray = _fit(gray, config.working_long_side)
+def _finish(path: Path, gray: np.ndarray, decoded_from: str, full_size: tuple[int, int],
+            config: DecodeConfig) -> DecodedPhoto:
+    gray = fit(gray, config.working_long_side)
     problem = _garbage(gray)
     if problem:
         raise DecodeError(path, f"decodes to garbage ({problem})")
     log.debug("%s: decoded from %s, %dx%d at %dx%d", path, decoded_from, *full_size, gray.shape[1], gray.shape[0])
-    return DecodedPhoto(path=path, gray=gray, decoded_from=decoded_from, full_size=full_size, info=info)
+    return DecodedPhoto(path=path, gray=gray, decoded_from=decoded_from, full_size=full_size)
 
 
-def _fit(gray: np.ndarray, long_side: int) -> np.ndarray:
+def fit(image: np.ndarray, long_side: int) -> np.ndarray:
     """Downscale (area averaging, no aliasing) so the long side is ``long_side``; never upscale."""
-    height, width = gray.shape
+    height, width = image.shape[:2]
     if max(height, width) <= long_side:
-        return gray
+        return image
     scale = long_side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _garbage(gray: np.ndarray) -> str | None:

@@ -3,63 +3,44 @@
 The page is built from the sidecars, never from a fresh scoring run, so it describes a
 folder culled earlier, by ``--once`` or by the daemon, exactly as darktable will see it.
 It is self-contained and offline: thumbnails are small JPEG files in a ``<report>.d/``
-folder beside it (lazy-loaded, so 2,000 photos open smoothly), everything else is
-inline, and a Content-Security-Policy stops the browser from fetching anything else.
-
-Thumbnails are cached in that folder under a key of path, size and mtime, so a second
-report of the same folder only makes thumbnails for photos that changed; thumbnails no
-longer referenced are removed.
+folder beside it (lazy-loaded, so 2,000 photos open smoothly; made and cached by
+:mod:`blurwatch.thumbnails`), everything else is inline, and a Content-Security-Policy
+stops the browser from fetching anything else.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import hashlib
 import html
 import logging
 import os
 import re
-import tempfile
 import time
 import typing
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import cv2
 import numpy as np
-import rawpy
 
-from blurwatch import __version__, decoding, discovery, sidecar, verdict
-from blurwatch.config import Config, DecodeConfig
-from blurwatch.errors import DecodeError, PhotoError
+from blurwatch import __version__, discovery, files, sidecar, verdict
+from blurwatch.config import Config
+from blurwatch.errors import PhotoError
 from blurwatch.sharpness import SharpnessModel
+from blurwatch.thumbnails import Thumb, make_thumbnails
 from blurwatch.verdict import REASONS, Thresholds
 
 log = logging.getLogger(__name__)
 
-THUMB_LONG_SIDE = 360  # px: a 180 px tile stays crisp on a 2x screen
-THUMB_QUALITY = 82
-# An embedded RAW preview smaller than this (some cameras store 8x8 or 160x120 px) is
-# not used: blown up to tile size it would look blurry, on a page about blur.
-MIN_EMBEDDED_THUMB = THUMB_LONG_SIDE // 2
 HISTOGRAM_BINS = 50
 TEMPLATE = "report_template.html"
 DEFAULT_NAME = "cull.html"
 
 # (section id, heading), in page order; "none" holds photos without a readable verdict.
 SECTIONS = (("reject", "Rejected"), ("review", "Review"), ("keep", "Kept"), ("none", "No verdict"))
-_THUMB_NAME = re.compile(r"^([0-9a-f]{20})_(\d+)x(\d+)\.jpg$")
-# cv2's reduced JPEG decodes, largest reduction first: the DCT does the shrinking.
-_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
-            (2, cv2.IMREAD_REDUCED_COLOR_2), (1, cv2.IMREAD_COLOR))
-# LibRaw's ``flip`` to the cv2 rotation that shows the photo upright.
-_FLIP_ROTATION = {3: cv2.ROTATE_180, 5: cv2.ROTATE_90_COUNTERCLOCKWISE, 6: cv2.ROTATE_90_CLOCKWISE}
 
 
 @dataclass(frozen=True)
@@ -74,15 +55,6 @@ class Entry:
     @property
     def section(self) -> str:
         return self.stored.verdict if self.stored else "none"
-
-
-@dataclass(frozen=True)
-class Thumb:
-    """A thumbnail file in the report's ``.d`` folder."""
-
-    name: str
-    width: int
-    height: int
 
 
 def write_report(
@@ -159,146 +131,9 @@ def render(entries: Sequence[Entry], out: Path, limits: Thresholds, config: Conf
                            for sid, heading in SECTIONS),
         footer=html.escape(_footer(entries)),
     )
-    _write_atomically(out, page.encode("utf-8"))
+    files.replace(out, page.encode("utf-8"))
     log.info("%s: report of %d photos written in %.1f s", out, len(entries), time.monotonic() - started)
     return out
-
-
-# ---------------------------------------------------------------- thumbnails
-
-
-def make_thumbnails(photos: Sequence[Path], thumbs_dir: Path, config: Config) -> dict[Path, Thumb | None]:
-    """A thumbnail per photo (None where none can be made), cached in ``thumbs_dir``.
-
-    Work runs on ``config.jobs`` threads (cv2 and LibRaw release the GIL while decoding).
-    """
-    thumbs_dir.mkdir(parents=True, exist_ok=True)
-    cached = _cached_thumbs(thumbs_dir)
-    keys = {photo: key for photo in photos if (key := _thumb_key(photo))}
-    missing = [photo for photo in keys if keys[photo] not in cached]
-    if missing:
-        log.info("%s: making %d thumbnails (%d cached)", thumbs_dir, len(missing), len(photos) - len(missing))
-        with ThreadPoolExecutor(max_workers=config.jobs or os.cpu_count() or 1) as pool:
-            made = pool.map(lambda p: _make_thumb(p, keys[p], thumbs_dir, config.decode), missing)
-            cached.update({keys[p]: thumb for p, thumb in zip(missing, made) if thumb})
-    _prune(thumbs_dir, cached, set(keys.values()))
-    return {photo: cached.get(keys.get(photo, "")) for photo in photos}
-
-
-def colour_thumbnail(path: Path, long_side: int = THUMB_LONG_SIDE) -> np.ndarray | None:
-    """A BGR image of ``path`` at most ``long_side`` px, upright; None when no colour route.
-
-    decoding gives grayscale only (all scoring needs); a contact sheet wants colour, so
-    JPEGs are decoded reduced by cv2 and RAWs use their embedded preview. None sends the
-    caller to decoding's grayscale instead.
-    """
-    if path.suffix.lower() in decoding.RAW_EXTENSIONS:
-        return _raw_thumbnail(path, long_side)
-    data = np.fromfile(path, np.uint8)
-    image = _decode_reduced(data, long_side)
-    return None if image is None else _fit(image, long_side)
-
-
-def _make_thumb(photo: Path, key: str, thumbs_dir: Path, decode_config: DecodeConfig) -> Thumb | None:
-    try:
-        image = colour_thumbnail(photo)
-        if image is None:
-            gray = decoding.decode(photo, dataclasses.replace(decode_config, working_long_side=THUMB_LONG_SIDE)).gray
-            image = cv2.cvtColor(_fit(gray, THUMB_LONG_SIDE), cv2.COLOR_GRAY2BGR)
-    except DecodeError as exc:
-        log.warning("%s: no thumbnail: %s", photo, exc.reason)
-        return None
-    except OSError as exc:
-        log.warning("%s: no thumbnail: %s", photo, exc.strerror or exc)
-        return None
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
-    if not ok:
-        raise RuntimeError(f"{photo}: cv2 could not encode a {image.shape} thumbnail")
-    thumb = Thumb(f"{key}_{image.shape[1]}x{image.shape[0]}.jpg", image.shape[1], image.shape[0])
-    _write_atomically(thumbs_dir / thumb.name, encoded.tobytes())
-    return thumb
-
-
-def _raw_thumbnail(path: Path, long_side: int) -> np.ndarray | None:
-    """The RAW's embedded preview, upright; None when it has none worth showing.
-
-    Previews are mostly stored as the sensor saw the scene, so the RAW's orientation
-    turns them - unless the aspect is already the upright one (the camera turned it),
-    as decoding does. The preview's own EXIF tag is not read: LibRaw stamps the RAW's
-    orientation into it (cameras that tag their own previews, like Fujifilm, agree with
-    the RAW), and decoding a big preview twice to learn it would double the cost.
-    """
-    try:
-        with rawpy.imread(str(path)) as raw:
-            thumb = raw.extract_thumb()
-            flip, sensor_portrait = raw.sizes.flip, raw.sizes.height > raw.sizes.width
-    except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
-        return None
-    except rawpy.LibRawError as exc:
-        log.debug("%s: LibRaw cannot read a preview (%s); trying the decoder", path, exc)
-        return None
-    if thumb.format == rawpy.ThumbFormat.JPEG:
-        image = _decode_reduced(np.frombuffer(thumb.data, np.uint8), long_side, cv2.IMREAD_IGNORE_ORIENTATION)
-    else:  # an RGB bitmap (old cameras, scanners)
-        image = cv2.cvtColor(np.ascontiguousarray(thumb.data), cv2.COLOR_RGB2BGR)
-    if image is None or max(image.shape[:2]) < MIN_EMBEDDED_THUMB:
-        return None
-    turned_already = flip in (5, 6) and (image.shape[0] > image.shape[1]) != sensor_portrait
-    if flip in _FLIP_ROTATION and not turned_already:
-        image = cv2.rotate(image, _FLIP_ROTATION[flip])
-    return _fit(image, long_side)
-
-
-def _decode_reduced(data: np.ndarray, long_side: int, extra_flags: int = 0) -> np.ndarray | None:
-    """Decode at the largest JPEG reduction that still gives ``long_side`` px, upright by its EXIF tag.
-
-    Other formats decode whole. None when cv2 cannot decode the data at all (the caller
-    then asks decoding, which says why).
-    """
-    try:
-        image = cv2.imdecode(data, _REDUCED[0][1] | extra_flags)
-        if image is None:
-            return None
-        full_long_side = max(image.shape[:2]) * _REDUCED[0][0]
-        factor, flag = next((f, fl) for f, fl in _REDUCED if full_long_side // f >= long_side or f == 1)
-        return image if factor == _REDUCED[0][0] else cv2.imdecode(data, flag | extra_flags)
-    except cv2.error:
-        return None
-
-
-def _fit(image: np.ndarray, long_side: int) -> np.ndarray:
-    scale = long_side / max(image.shape[:2])
-    if scale >= 1.0:
-        return image
-    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def _thumb_key(photo: Path) -> str | None:
-    """Changes when the photo does (size, mtime) or the thumbnail recipe does; None if it is gone."""
-    try:
-        st = photo.stat()
-    except OSError as exc:
-        log.warning("%s: no thumbnail: %s", photo, exc.strerror or exc)
-        return None
-    identity = f"{photo.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{THUMB_LONG_SIDE}"
-    return hashlib.sha1(identity.encode("utf-8", "surrogateescape")).hexdigest()[:20]
-
-
-def _cached_thumbs(thumbs_dir: Path) -> dict[str, Thumb]:
-    cached = {}
-    for name in os.listdir(thumbs_dir):
-        match = _THUMB_NAME.match(name)
-        if match:
-            cached[match.group(1)] = Thumb(name, int(match.group(2)), int(match.group(3)))
-    return cached
-
-
-def _prune(thumbs_dir: Path, cached: dict[str, Thumb], wanted: set[str]) -> None:
-    """Remove thumbnails of photos no longer in the report (only files this module names)."""
-    for key, thumb in cached.items():
-        if key not in wanted:
-            (thumbs_dir / thumb.name).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- page parts
@@ -309,14 +144,14 @@ def histogram_svg(scores: Sequence[float], sections: Sequence[str], limits: Thre
     width, height, top, bottom = 600, 120, 14, 18
     plot = height - top - bottom
     bins = {sid: np.zeros(HISTOGRAM_BINS, int) for sid, _ in SECTIONS[:3]}
-    for score, section in zip(scores, sections):
+    for score, section in zip(scores, sections, strict=True):
         bins[section][min(HISTOGRAM_BINS - 1, max(0, int(score * HISTOGRAM_BINS)))] += 1
-    peak = max(1, int(sum(bins.values()).max()))
+    peak = max(1, int(np.sum(list(bins.values()), axis=0).max()))
     bar = width / HISTOGRAM_BINS
     parts = [f'<svg class="histogram" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="Histogram of sharpness scores">']
     for i in range(HISTOGRAM_BINS):
-        base = height - bottom
+        base = float(height - bottom)
         for sid in ("reject", "review", "keep"):
             count = int(bins[sid][i])
             if count:
@@ -460,16 +295,3 @@ def _fill(template: str, **parts: str) -> str:
     if names != set(parts):
         raise ValueError(f"{TEMPLATE}: placeholders {sorted(names)} do not match {sorted(parts)}")
     return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], template)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write beside ``path`` then rename, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
