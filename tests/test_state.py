@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from blurwatch.state import DB_NAME, DaemonStatus, StateDB, Stamp
+from blurwatch.state import DB_NAME, DaemonStatus, Stamp, StateDB
 
 
 @pytest.fixture
@@ -35,8 +35,8 @@ def test_a_changed_photo_replaces_its_row(db: StateDB) -> None:
     photo = Path("/photos/a.jpg")
     db.record(photo, Stamp(1, 1), "m1", error="truncated")
     db.record(photo, Stamp(2, 2), "m1", "reject", ("blurry",))
-    assert db.summary(0).verdicts == {"reject": 1}
-    assert db.summary(0).broken == 0
+    assert db.activity(0).verdicts == {"reject": 1}
+    assert db.activity(0).broken == 0
     assert db.last_errors() == []
 
 
@@ -44,11 +44,11 @@ def test_summary_and_last_errors(db: StateDB) -> None:
     for i, verdict in enumerate(["keep", "keep", "review", "reject"]):
         db.record(Path(f"/p/{i}.jpg"), Stamp(i, i), "m1", verdict)
     db.record(Path("/p/broken.nef"), Stamp(5, 5), "m1", error="/p/broken.nef: truncated")
-    summary = db.summary(0)
+    summary = db.activity(0)
     assert summary.verdicts == {"keep": 2, "review": 1, "reject": 1}
     assert summary.processed == 4 and summary.broken == 1
     assert [e.path for e in db.last_errors()] == ["/p/broken.nef"]
-    assert db.summary(since=2**40).processed == 0
+    assert db.activity(since=2**40).processed == 0
 
 
 def test_status_row_round_trips(db: StateDB) -> None:
@@ -62,7 +62,7 @@ def test_status_row_round_trips(db: StateDB) -> None:
 def test_a_reader_sees_rows_while_the_daemon_holds_the_database(tmp_path: Path) -> None:
     with StateDB.in_dir(tmp_path) as writer, StateDB.in_dir(tmp_path, readonly=True) as reader:
         writer.record(Path("/p/a.jpg"), Stamp(1, 1), "m1", "keep")
-        assert reader.summary(0).processed == 1
+        assert reader.activity(0).processed == 1
 
 
 def test_committed_rows_survive_kill_9(tmp_path: Path) -> None:
@@ -80,16 +80,15 @@ def test_committed_rows_survive_kill_9(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script], timeout=60)
     assert proc.returncode == -signal.SIGKILL
     with StateDB.in_dir(tmp_path) as db:
-        assert db.summary(0).processed == 50
+        assert db.activity(0).processed == 50
         assert db.is_done(Path("/p/49.jpg"), Stamp(49, 49), "m1")
 
 
 def test_a_corrupt_database_is_moved_aside_and_rebuilt(tmp_path: Path, caplog) -> None:
     (tmp_path / DB_NAME).write_bytes(b"this is not an SQLite database, it is a shopping list" * 100)
-    with caplog.at_level(logging.WARNING, logger="blurwatch.state"):
-        with StateDB.in_dir(tmp_path) as db:
-            db.record(Path("/p/a.jpg"), Stamp(1, 1), "m1", "keep")
-            assert db.summary(0).processed == 1
+    with caplog.at_level(logging.WARNING, logger="blurwatch.state"), StateDB.in_dir(tmp_path) as db:
+        db.record(Path("/p/a.jpg"), Stamp(1, 1), "m1", "keep")
+        assert db.activity(0).processed == 1
     aside = [p for p in os.listdir(tmp_path) if p.startswith(f"{DB_NAME}.corrupt-")]
     assert len(aside) == 1
     assert str(tmp_path / DB_NAME) in caplog.text and "rebuilt" in caplog.text
@@ -104,7 +103,7 @@ def test_a_database_damaged_inside_is_rebuilt(tmp_path: Path) -> None:
     data[4096 * 2 : 4096 * 4] = os.urandom(4096 * 2)  # wreck pages of the table and its index
     path.write_bytes(bytes(data))
     with StateDB.in_dir(tmp_path) as db:
-        assert db.summary(0).processed == 0
+        assert db.activity(0).processed == 0
     assert any(p.startswith(f"{DB_NAME}.corrupt-") for p in os.listdir(tmp_path))
 
 

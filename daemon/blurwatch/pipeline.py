@@ -1,7 +1,8 @@
-"""The scoring core: a photo's path in, its :class:`PhotoResult` out, nothing written.
+"""Judging: a decoded photo in, its :class:`PhotoResult` out, nothing written.
 
-``--once``, the daemon, ``score`` and the tests all call :func:`score_photo`; writing
-sidecars and keeping state are the callers' business.
+:func:`judge` is the one call that measures and decides. The per-photo job
+(:func:`blurwatch.job.run_job`, which ``--once``, the daemon, ``score`` and the tests
+run) calls it between decoding and writing the sidecars.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from blurwatch import decoding, exposure, verdict
 from blurwatch.config import Config
 from blurwatch.exposure import Exposure
 from blurwatch.sharpness import Sharpness, SharpnessModel, encode_map
-from blurwatch.verdict import Verdict
+from blurwatch.verdict import Thresholds, Verdict
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class PhotoResult:
     exposure: Exposure
     decoded_from: str
     model_version: str
-    thresholds: verdict.Thresholds
+    thresholds: Thresholds
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` form of one photo (``sidecar`` is added by the writer)."""
@@ -51,12 +52,6 @@ class PhotoResult:
             "decoded_from": self.decoded_from,
             "model_version": self.model_version,
         }
-
-
-def score_photo(path: Path, config: Config, model: SharpnessModel) -> PhotoResult:
-    """Decode, measure and judge one photo. Raises :class:`blurwatch.errors.PhotoError`."""
-    photo = decoding.decode(path, config.decode)
-    return judge(photo, config, model)
 
 
 def judge(photo: decoding.DecodedPhoto, config: Config, model: SharpnessModel) -> PhotoResult:

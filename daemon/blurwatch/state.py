@@ -61,7 +61,7 @@ class Stamp:
     mtime_ns: int
 
     @classmethod
-    def of(cls, path: Path) -> "Stamp | None":
+    def of(cls, path: Path) -> Stamp | None:
         """The file's stamp now, None when it is gone or not a regular file."""
         try:
             info = path.stat()
@@ -95,7 +95,7 @@ class BrokenPhoto:
 
 
 @dataclass(frozen=True)
-class Summary:
+class Activity:
     """What the daemon did since a point in time (``blurwatch status``: since midnight)."""
 
     verdicts: dict[str, int] = field(default_factory=dict)
@@ -117,12 +117,12 @@ class StateDB:
             self._conn = _open_or_rebuild(path)
 
     @classmethod
-    def in_dir(cls, state_dir: Path, readonly: bool = False) -> "StateDB":
+    def in_dir(cls, state_dir: Path, readonly: bool = False) -> StateDB:
         if not readonly:
             state_dir.mkdir(parents=True, exist_ok=True)
         return cls(state_dir / DB_NAME, readonly=readonly)
 
-    def __enter__(self) -> "StateDB":
+    def __enter__(self) -> StateDB:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -172,9 +172,11 @@ class StateDB:
         ).fetchone()
         if row is None:
             return None
-        return DaemonStatus(*row[:6], tuple(json.loads(row[6])), *row[7:])
+        pid, phase, started_at, heartbeat, waiting, in_queue, folders, observer, model_version = row
+        return DaemonStatus(pid, phase, started_at, heartbeat, waiting, in_queue, tuple(json.loads(folders)),
+                            observer, model_version)
 
-    def summary(self, since: float) -> Summary:
+    def activity(self, since: float) -> Activity:
         verdicts: dict[str, int] = {}
         broken = 0
         for verdict, count in self._conn.execute(
@@ -184,7 +186,7 @@ class StateDB:
                 broken = count
             else:
                 verdicts[verdict] = count
-        return Summary(verdicts, broken)
+        return Activity(verdicts, broken)
 
     def last_errors(self, limit: int = 5) -> list[BrokenPhoto]:
         rows = self._conn.execute(

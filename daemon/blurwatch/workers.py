@@ -1,10 +1,11 @@
-"""Workers: score photos in separate processes, so that a decoder crash costs one photo.
+"""Workers: run jobs in separate processes, so that a decoder crash costs one photo.
 
 LibRaw is C code fed with files from anywhere; a corrupt RAW can segfault it, and a
 huge one can get the process OOM-killed. Each worker is its own OS process, started
 with "spawn" (never fork: the TFLite and OpenCV thread pools do not survive a fork), and
 holds one job at a time, so when one dies the parent knows exactly which job killed it,
-reports that job as failed and starts a replacement. The run goes on.
+reports that job as failed and starts a replacement. The run goes on. What a worker does
+with a job is :func:`blurwatch.job.run_job`; the pool only carries jobs and outcomes.
 
 The parent keeps one dispatcher thread that owns the pipes: it hands a job to each idle
 worker, receives outcomes (and the workers' log records, which it re-emits through the
@@ -12,9 +13,11 @@ parent's logging) and watches the process sentinels. :meth:`WorkerPool.submit` a
 :meth:`WorkerPool.get` only touch thread-safe queues, so the daemon can feed the pool
 from one thread and collect from another.
 
-An expected failure (:class:`blurwatch.errors.PhotoError`) becomes
-:attr:`Outcome.error`; any other exception in a worker is a bug and is raised again in
-the parent as :class:`WorkerBug`, carrying the worker's traceback text.
+An expected failure is in the outcome (:attr:`blurwatch.job.Outcome.errors`); any
+exception out of a worker's job is a bug and is raised again in the parent as
+:class:`WorkerBug`, carrying the worker's traceback text. A worker stopped by SIGTERM dies
+at once, unless it is replacing a sidecar: :mod:`blurwatch.files` finishes the rename
+first, so no temporary file is left behind.
 """
 
 from __future__ import annotations
@@ -31,14 +34,12 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-from blurwatch import decoding, pipeline, sidecar
 from blurwatch.config import Config
-from blurwatch.errors import DecodeError, PhotoError, SidecarError
-from blurwatch.pipeline import PhotoResult
+from blurwatch.job import Job, Outcome, run_job
 from blurwatch.sharpness import SharpnessModel
 
 log = logging.getLogger(__name__)
@@ -54,91 +55,11 @@ _M_MMAP_THRESHOLD = -3
 _KEEP_FREED_BYTES = 32 << 20
 
 
-@dataclass(frozen=True)
-class Job:
-    """One unit of work: decoded and scored once, the verdict written for every photo.
-
-    ``photos[0]`` is the decode source (of a RAW+JPEG pair the JPEG, which decodes
-    faster); when it cannot be decoded the next one is tried.
-    """
-
-    photos: tuple[Path, ...]
-    dry_run: bool = False
-    force: bool = False
-
-
-@dataclass(frozen=True)
-class Outcome:
-    job: Job
-    result: PhotoResult | None
-    sidecars: tuple[Path, ...]  # sidecars that now hold the verdict
-    error: str | None  # one line per failed file, each naming it ("/x/a.nef: cannot decode: ...")
-    timings: dict[str, float]  # "decode", "score", "write" seconds
-
-    def error_for(self, photo: Path) -> str | None:
-        """The error that concerns ``photo``: all of them when nothing could be scored."""
-        if self.error is None:
-            return None
-        if self.result is None:
-            return self.error
-        mine = [line for line in self.error.splitlines() if line.startswith(f"{photo}: ")]
-        return "\n".join(mine) or None
-
-
 class WorkerBug(RuntimeError):
     """A worker raised something that is not a :class:`PhotoError`: a bug, with its traceback."""
 
 
 Task = Callable[[Job, Config, SharpnessModel], Outcome]
-
-
-def process(job: Job, config: Config, model: SharpnessModel) -> Outcome:
-    """Score the job's first decodable photo, then write the verdict beside every photo.
-
-    Pure apart from the sidecar writes (none with ``dry_run``); used by the workers and
-    in-process alike. A sidecar that cannot be merged into is reported for that file
-    and the other photos of a pair are still written.
-    """
-    timings = {"decode": 0.0, "score": 0.0, "write": 0.0}
-    try:
-        result = _score_first_decodable(job, config, model, timings)
-    except PhotoError as exc:
-        return Outcome(job, None, (), str(exc), timings)
-    if job.dry_run:
-        return Outcome(job, result, (), None, timings)
-    written: list[Path] = []
-    errors: list[str] = []
-    started = time.perf_counter()
-    for photo in job.photos:
-        try:
-            with _finish_before_stopping():
-                paths = sidecar.write_verdict(photo, result, config.sidecar, job.force, done=written)
-                written.extend(p for p in paths if p not in written)
-        except SidecarError as exc:  # it names the sidecar; the line must start with the photo
-            errors.append(str(exc) if exc.path == photo else f"{photo}: {exc}")
-    timings["write"] = time.perf_counter() - started
-    log.debug("%s: %s %s", job.photos[0], result.verdict.decision, ",".join(result.verdict.reasons))
-    return Outcome(job, result, tuple(written), "\n".join(errors) or None, timings)
-
-
-def _score_first_decodable(job: Job, config: Config, model: SharpnessModel, timings: dict[str, float]) -> PhotoResult:
-    """Decode the photos in order until one works, then score it (timed separately)."""
-    for index, photo in enumerate(job.photos):
-        started = time.perf_counter()
-        try:
-            decoded = decoding.decode(photo, config.decode)
-        except DecodeError as exc:
-            if index == len(job.photos) - 1:
-                raise
-            log.info("%s; trying %s instead", exc, job.photos[index + 1])
-            continue
-        finally:
-            timings["decode"] += time.perf_counter() - started
-        started = time.perf_counter()
-        result = pipeline.judge(decoded, config, model)
-        timings["score"] = time.perf_counter() - started
-        return result
-    raise ValueError("a job needs at least one photo")
 
 
 def default_jobs(config: Config) -> int:
@@ -149,11 +70,11 @@ def default_jobs(config: Config) -> int:
 class WorkerPool:
     """Worker processes fed one job at a time from a bounded inbox; a context manager.
 
-    ``task`` is what a worker runs for each job (:func:`process`; tests pass one that
-    crashes on purpose). Outcomes come back in completion order.
+    ``task`` is what a worker runs for each job (:func:`blurwatch.job.run_job`; tests pass
+    one that crashes on purpose). Outcomes come back in completion order.
     """
 
-    def __init__(self, config: Config, jobs: int, inbox_size: int | None = None, task: Task = process) -> None:
+    def __init__(self, config: Config, jobs: int, inbox_size: int | None = None, task: Task = run_job) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}")
         self._context = multiprocessing.get_context("spawn")
@@ -174,7 +95,7 @@ class WorkerPool:
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="blurwatch-dispatcher", daemon=True)
         self._dispatcher.start()
 
-    def __enter__(self) -> "WorkerPool":
+    def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -290,7 +211,7 @@ class WorkerPool:
 
     # The dispatcher thread's side.
 
-    def _start_worker(self) -> "_Worker":
+    def _start_worker(self) -> _Worker:
         return _Worker(self._context, self._task, logging.getLogger("blurwatch").getEffectiveLevel())
 
     def _dispatch_loop(self) -> None:
@@ -327,7 +248,7 @@ class WorkerPool:
                 self._in_flight += 1
             worker.give(job, config)
 
-    def _take_messages(self, worker: "_Worker") -> None:
+    def _take_messages(self, worker: _Worker) -> None:
         for message in worker.receive():
             kind = message[0]
             if kind == "log":
@@ -340,14 +261,14 @@ class WorkerPool:
             else:  # "bug"
                 self._fail(message[1])
 
-    def _finished(self, worker: "_Worker", outcome: Outcome) -> None:
+    def _finished(self, worker: _Worker, outcome: Outcome) -> None:
         worker.job = None
         self._outbox.put(outcome)
         with self._changed:
             self._in_flight -= 1
             self._changed.notify_all()
 
-    def _bury(self, worker: "_Worker") -> None:
+    def _bury(self, worker: _Worker) -> None:
         """Account for a dead worker and start its replacement."""
         how = _describe_exit(worker.process.exitcode)
         self._workers.remove(worker)
@@ -361,7 +282,7 @@ class WorkerPool:
             return
         path = worker.job.photos[0]
         log.error("%s: decoder crashed (%s); started a new worker", path, how)
-        self._finished(worker, Outcome(worker.job, None, (), f"{path}: decoder crashed ({how})", {}))
+        self._finished(worker, Outcome.failed(worker.job, f"{path}: decoder crashed ({how})"))
 
     def _fail(self, text: str) -> None:
         """Hand a bug to the caller (the next get() raises it) and stop dispatching."""
@@ -445,37 +366,6 @@ class _LogPipe:
         self._conn.send(("log", record))
 
 
-class _StopRequest:
-    """SIGTERM in a worker waits while a sidecar is being replaced."""
-
-    writing = False
-    requested = False
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    if _StopRequest.writing:
-        _StopRequest.requested = True
-    else:
-        _die_of(signum)
-
-
-def _die_of(signum: int) -> None:
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
-@contextlib.contextmanager
-def _finish_before_stopping() -> Iterator[None]:
-    """Hold a SIGTERM (only a worker installs the handler) until this sidecar is written."""
-    _StopRequest.writing = True
-    try:
-        yield
-    finally:
-        _StopRequest.writing = False
-        if _StopRequest.requested:
-            _die_of(signal.SIGTERM)
-
-
 def _keep_freed_buffers() -> None:
     """Let glibc keep a photo's freed buffers for the next photo instead of unmapping them.
 
@@ -495,7 +385,6 @@ def _keep_freed_buffers() -> None:
 def _worker_main(conn: multiprocessing.connection.Connection, task: Task, log_level: int) -> None:
     """A worker's life: load the model once, then run jobs until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    signal.signal(signal.SIGTERM, _on_sigterm)
     _keep_freed_buffers()
     logging.getLogger().handlers = [logging.handlers.QueueHandler(_LogPipe(conn))]  # type: ignore[arg-type]
     logging.getLogger("blurwatch").setLevel(log_level)  # the parent's handlers filter the rest

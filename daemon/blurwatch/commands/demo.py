@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from blurwatch import demo
-from blurwatch.commands.once import positive_int, score_jobs
+from blurwatch.commands.jobs import positive_int, run_jobs
 from blurwatch.config import Config
-from blurwatch.workers import Job, Outcome, default_jobs
+from blurwatch.job import Job, Outcome
+from blurwatch.workers import default_jobs
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
         help="build a folder of example photos, score it and show the verdicts",
         description="Write example photos (from scikit-image, some with made faults) into DIR, "
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     made = demo.build(args.folder)
     jobs = [Job((path,), force=True) for path, _ in made]
     progress = sys.stderr.isatty() and not args.quiet
-    outcomes = {o.job.photos[0]: o for o in score_jobs(jobs, config, args.jobs or default_jobs(config), progress)}
+    outcomes = {o.job.photos[0]: o for o in run_jobs(jobs, config, args.jobs or default_jobs(config), progress)}
     rows = [_row(path, photo, outcomes[path]) for path, photo in made]
     print(_table(["photo", "made fault", "expected", "verdict", "sharpness", ""], rows))
     surprises = sum(1 for row in rows if row[-1])
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 def _row(path: Path, photo: demo.DemoPhoto, outcome: Outcome) -> list[str]:
     if outcome.result is None:
-        return [path.name, photo.fault, photo.expected, f"failed: {outcome.error}", "", "<- unexpected"]
+        return [path.name, photo.fault, photo.expected, f"failed: {outcome.error_for(path)}", "", "<- unexpected"]
     verdict = outcome.result.verdict
     shown = verdict.decision + (f" ({', '.join(verdict.reasons)})" if verdict.reasons else "")
     mark = "" if photo.matches(verdict.decision) else "<- unexpected"
@@ -57,7 +58,8 @@ def _row(path: Path, photo: demo.DemoPhoto, outcome: Outcome) -> list[str]:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *rows]]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+             for line in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths if width).rstrip())
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """``blurwatch --once PATH...``: score every photo under the paths, write sidecars, exit.
 
-Photos are scored by a :class:`blurwatch.workers.WorkerPool`, so a file that crashes
-the RAW decoder costs that file only. With ``--json`` every photo gets one JSON object
+Photos are scored in worker processes (:func:`blurwatch.commands.jobs.run_jobs`), so a
+file that crashes the RAW decoder costs that file only. With ``--json`` every photo gets one JSON object
 on stdout (both photos of a RAW+JPEG pair); the summary goes to stderr. Exit status 0
 when every photo was processed, 1 when some failed (they are listed at the end).
 """
@@ -10,27 +10,22 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import json
-import logging
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, TextIO
-
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
+from typing import Any, TextIO
 
 from blurwatch import discovery, sidecar
+from blurwatch.commands.jobs import positive_int, run_jobs
 from blurwatch.config import Config
-from blurwatch.workers import Job, Outcome, WorkerPool, default_jobs
-
-log = logging.getLogger(__name__)
+from blurwatch.job import Job, Outcome
+from blurwatch.workers import default_jobs
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "once",
         help="score photos once, write their sidecars and exit (also: --once)",
         description="Score every photo under the given files and folders (recursively) and "
@@ -51,10 +46,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     jobs = [Job(group, dry_run=args.dry_run, force=args.force) for group in groups]
     workers = args.jobs or default_jobs(config)
     progress = sys.stderr.isatty() and not args.json and not args.quiet
-    summary = Summary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run)
+    summary = RunSummary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run)
     for error in errors:
         summary.fail(error)
-    for outcome in score_jobs(jobs, config, workers, progress):
+    for outcome in run_jobs(jobs, config, workers, progress):
         summary.add(outcome)
         if args.json:
             for record in photo_records(outcome, config):
@@ -66,28 +61,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if not args.quiet:
             print(f"blurwatch: report {written.resolve().as_uri()}", file=sys.stderr)
     return 1 if summary.failures else 0
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
-def score_jobs(jobs: list[Job], config: Config, workers: int, progress: bool) -> Iterator[Outcome]:
-    """Run ``jobs`` through a worker pool, with a progress bar on stderr when asked."""
-    if not jobs:
-        return
-    total = sum(len(job.photos) for job in jobs)
-    redirect_logging = logging_redirect_tqdm() if progress else contextlib.nullcontext()
-    with WorkerPool(config, min(workers, len(jobs))) as pool, redirect_logging:
-        with tqdm(total=total, unit="photo", disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
-            for outcome in pool.map_unordered(jobs):
-                if outcome.error:  # listed again in the summary, which is what a terminal shows
-                    log.info("%s", outcome.error)
-                bar.update(len(outcome.job.photos))
-                yield outcome
 
 
 def photo_records(outcome: Outcome, config: Config) -> list[dict[str, Any]]:
@@ -123,7 +96,7 @@ def write_report(paths: list[Path], out: Path, config: Config) -> Path:
 
 
 @dataclass
-class Summary:
+class RunSummary:
     """What a run did, counted per photo, for the lines printed at the end."""
 
     workers: int

@@ -16,7 +16,7 @@ from blurwatch.errors import UsageError
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "report",
         help="write an HTML contact sheet of the verdicts stored in the sidecars",
         description="Write one static HTML page showing every photo under the given files and "

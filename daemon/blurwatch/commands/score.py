@@ -1,20 +1,24 @@
-"""``blurwatch score FILE``: score one photo in this process and print why; writes nothing."""
+"""``blurwatch score FILE``: score one photo in this process and print why; writes nothing.
+
+It runs the per-photo job of ``--once`` as a dry run (:func:`blurwatch.job.run_job`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from blurwatch import pipeline
 from blurwatch.config import Config
+from blurwatch.job import Job, run_job
 from blurwatch.pipeline import PhotoResult
 from blurwatch.sharpness import SharpnessModel
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "score",
         help="score one photo and print the scores and reasons (writes nothing)",
         description="Decode and score one photo and print its verdict with the measurements "
@@ -26,8 +30,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    result = pipeline.score_photo(args.file, config, SharpnessModel.load())
-    print(json.dumps(result.to_json()) if args.json else describe(result))
+    outcome = run_job(Job((args.file,), dry_run=True), config, SharpnessModel.load())
+    if outcome.result is None:
+        print(f"blurwatch: {outcome.error_for(args.file)}", file=sys.stderr)
+        return 1
+    print(json.dumps(outcome.result.to_json()) if args.json else describe(outcome.result))
     return 0
 
 

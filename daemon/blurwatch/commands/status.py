@@ -19,7 +19,7 @@ from typing import Any
 
 from blurwatch.config import Config
 from blurwatch.errors import DaemonError
-from blurwatch.state import DB_NAME, BrokenPhoto, DaemonStatus, StateDB, Summary
+from blurwatch.state import DB_NAME, Activity, BrokenPhoto, DaemonStatus, StateDB
 
 EXIT_NOT_RUNNING = 3
 # A heartbeat older than this means the daemon is hung or gone (it beats every 2 s).
@@ -27,16 +27,16 @@ STALE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
-class Report:
+class StatusReport:
     state_file: Path
     running: bool
     daemon: DaemonStatus | None
-    today: Summary
+    today: Activity
     last_errors: list[BrokenPhoto]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "status",
         help="show what the watch daemon is doing",
         description="Show whether the watch daemon runs, its queue, what it did today and its last errors. "
@@ -49,30 +49,30 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, config: Config) -> int:
     state_file = config.watch.state_path() / DB_NAME
     if state_file.is_file():
-        report = read_report(state_file, time.time())
+        report = read_status(state_file, time.time())
     else:
-        report = Report(state_file, False, None, Summary(), [])
+        report = StatusReport(state_file, False, None, Activity(), [])
     if args.json:
         print(json.dumps(_as_json(report), indent=2))
     else:
-        print(format_report(report))
+        print(format_status(report))
     return 0 if report.running else EXIT_NOT_RUNNING
 
 
-def read_report(state_file: Path, now: float) -> Report:
+def read_status(state_file: Path, now: float) -> StatusReport:
     """Everything ``status`` shows, from the state database opened read-only."""
     midnight = datetime.datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     try:
         with StateDB(state_file, readonly=True) as state:
             daemon = state.status()
-            today = state.summary(since=midnight)
+            today = state.activity(since=midnight)
             errors = state.last_errors(5)
     except sqlite3.DatabaseError as exc:
         raise DaemonError(f"{state_file}: cannot read the daemon's state: {exc}") from exc
-    return Report(state_file, _running(daemon, now), daemon, today, errors)
+    return StatusReport(state_file, _running(daemon, now), daemon, today, errors)
 
 
-def format_report(report: Report) -> str:
+def format_status(report: StatusReport) -> str:
     daemon = report.daemon
     if daemon is None:
         lines = ["blurwatch daemon: has never run with this state folder"]
@@ -103,7 +103,7 @@ def _running(daemon: DaemonStatus | None, now: float) -> bool:
     return True
 
 
-def _state_words(report: Report) -> str:
+def _state_words(report: StatusReport) -> str:
     assert report.daemon is not None
     if report.running:
         return report.daemon.phase
@@ -118,7 +118,7 @@ def _when(timestamp: float) -> str:
     return moment.strftime("%H:%M:%S" if moment.date() == today else "%Y-%m-%d %H:%M")
 
 
-def _as_json(report: Report) -> dict[str, Any]:
+def _as_json(report: StatusReport) -> dict[str, Any]:
     return {
         "state_file": str(report.state_file),
         "running": report.running,

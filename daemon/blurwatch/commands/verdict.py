@@ -23,7 +23,7 @@ from blurwatch.sidecar import StoredVerdict
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "verdict",
         help="print the verdicts stored in the photos' sidecars (no scoring)",
         description="Print the blurwatch verdict stored in each photo's XMP sidecar. Photos are "

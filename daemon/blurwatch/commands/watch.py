@@ -15,12 +15,12 @@ from typing import Any
 
 from blurwatch import config as config_mod
 from blurwatch import daemon
-from blurwatch.commands.once import positive_int
+from blurwatch.commands.jobs import positive_int
 from blurwatch.config import Config
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "watch",
         help="watch folders and score new photos as they arrive (the default command)",
         description="Watch folders recursively and write a verdict into the sidecar of every new or "

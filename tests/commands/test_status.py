@@ -13,7 +13,7 @@ import pytest
 
 from blurwatch import cli
 from blurwatch.commands import status
-from blurwatch.state import DB_NAME, DaemonStatus, StateDB, Stamp
+from blurwatch.state import DB_NAME, DaemonStatus, Stamp, StateDB
 
 
 @pytest.fixture
@@ -38,9 +38,9 @@ def _dead_pid() -> int:
 
 def test_a_running_daemon_shows_its_queue_today_and_errors(state_dir: Path) -> None:
     _beat(state_dir, os.getpid())
-    report = status.read_report(state_dir / DB_NAME, time.time())
+    report = status.read_status(state_dir / DB_NAME, time.time())
     assert report.running
-    text = status.format_report(report)
+    text = status.format_status(report)
     assert "blurwatch daemon: watching" in text
     assert "7 waiting, 2 being scored" in text
     assert "2 scored (1 keep, 0 review, 1 reject), 1 broken" in text
@@ -55,9 +55,9 @@ def test_a_running_daemon_shows_its_queue_today_and_errors(state_dir: Path) -> N
 def test_a_daemon_that_is_not_running_is_told_apart(state_dir: Path, phase: str, age: float, words: str) -> None:
     pid = os.getpid() if age else _dead_pid()
     _beat(state_dir, pid, phase, age)
-    report = status.read_report(state_dir / DB_NAME, time.time())
+    report = status.read_status(state_dir / DB_NAME, time.time())
     assert not report.running
-    assert words in status.format_report(report)
+    assert words in status.format_status(report)
 
 
 def test_the_command_exit_status(state_dir: Path, tmp_path: Path, capsys) -> None:

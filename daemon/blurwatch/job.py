@@ -1,0 +1,122 @@
+"""The per-photo job: decode, judge, write the verdict, for one photo or a RAW+JPEG pair.
+
+A camera's RAW+JPEG pair is one shot and one :class:`Job`: decoded and judged once, from
+the first of its photos that decodes (discovery puts the JPEG first, which decodes
+faster; the RAW is the fallback), and the verdict written beside every photo of it.
+``--once``, the daemon, ``calibrate``, ``score`` (a dry run) and the tests all run
+:func:`run_job`: in worker processes (:mod:`blurwatch.workers`, which only carries jobs
+there and outcomes back) or here, one after the other, with :func:`run_sequential`.
+
+A photo that cannot be decoded, or whose sidecar cannot be merged into, is a one-line
+error naming it in :attr:`Outcome.errors`; the other photo of a pair still gets its
+verdict. Anything else raised is a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blurwatch import decoding, pipeline, sidecar
+from blurwatch.config import Config
+from blurwatch.errors import DecodeError, PhotoError, SidecarError
+from blurwatch.pipeline import PhotoResult
+from blurwatch.sharpness import SharpnessModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """The photos of one shot, judged once: ``photos[0]`` is decoded, the next one if it cannot be."""
+
+    photos: tuple[Path, ...]
+    dry_run: bool = False  # judge only, write no sidecar
+    force: bool = False  # also replace ratings set by hand
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a job came to: the verdict (None when no photo decoded) and each photo's error."""
+
+    job: Job
+    result: PhotoResult | None
+    sidecars: tuple[Path, ...] = ()  # sidecars that now hold the verdict
+    errors: Mapping[Path, str] = field(default_factory=dict)  # photo -> one line naming the file that failed
+    timings: Mapping[str, float] = field(default_factory=dict)  # seconds spent to "decode", "score", "write"
+
+    @classmethod
+    def failed(cls, job: Job, error: str, timings: Mapping[str, float] | None = None) -> Outcome:
+        """Nothing could be judged: every photo of the job fails with ``error``."""
+        return cls(job, None, errors=dict.fromkeys(job.photos, error), timings=timings or {})
+
+    def error_for(self, photo: Path) -> str | None:
+        return self.errors.get(photo)
+
+
+def run_job(job: Job, config: Config, model: SharpnessModel) -> Outcome:
+    """Judge the job's first decodable photo, then write the verdict beside every photo.
+
+    Pure apart from the sidecar writes (none with ``dry_run``). A sidecar that cannot be
+    merged into is reported for that photo, and the other photos are still written.
+    """
+    timings = {"decode": 0.0, "score": 0.0, "write": 0.0}
+    try:
+        result = _judge_first_decodable(job, config, model, timings)
+    except PhotoError as exc:
+        return Outcome.failed(job, str(exc), timings)
+    if job.dry_run:
+        return Outcome(job, result, timings=timings)
+    started = time.perf_counter()
+    written, errors = _write(job, result, config)
+    timings["write"] = time.perf_counter() - started
+    log.debug("%s: %s %s", job.photos[0], result.verdict.decision, ",".join(result.verdict.reasons))
+    return Outcome(job, result, tuple(written), errors, timings)
+
+
+def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -> Iterator[Outcome]:
+    """Run ``jobs`` in this process, one after the other, yielding each outcome in order.
+
+    The worker pool's ``map_unordered`` without the processes: for one photo (``score``)
+    and for tests, where a decoder crash may take the process with it.
+    """
+    for job in jobs:
+        yield run_job(job, config, model)
+
+
+def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel,
+                           timings: dict[str, float]) -> PhotoResult:
+    """Decode the photos in order until one works, then judge it (each stage timed)."""
+    for index, photo in enumerate(job.photos):
+        started = time.perf_counter()
+        try:
+            decoded = decoding.decode(photo, config.decode)
+        except DecodeError as exc:
+            if index == len(job.photos) - 1:
+                raise
+            log.info("%s; trying %s instead", exc, job.photos[index + 1])
+            continue
+        finally:
+            timings["decode"] += time.perf_counter() - started
+        started = time.perf_counter()
+        result = pipeline.judge(decoded, config, model)
+        timings["score"] = time.perf_counter() - started
+        return result
+    raise ValueError("a job needs at least one photo")
+
+
+def _write(job: Job, result: PhotoResult, config: Config) -> tuple[list[Path], dict[Path, str]]:
+    """The verdict into every photo's sidecars: those written, and an error line per photo that failed."""
+    written: list[Path] = []
+    errors: dict[Path, str] = {}
+    for photo in job.photos:
+        try:
+            paths = sidecar.write_verdict(photo, result, config.sidecar, job.force, done=written)
+        except SidecarError as exc:  # it names the sidecar; the line must start with the photo
+            errors[photo] = str(exc) if exc.path == photo else f"{photo}: {exc}"
+            continue
+        written.extend(p for p in paths if p not in written)
+    return written, errors

@@ -1,0 +1,121 @@
+"""``blurwatch --once``: the real program on copies of real photos, and its summary and JSON made by hand."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from blurwatch.commands import once
+from blurwatch.config import Config, SidecarConfig
+from blurwatch.job import Job, Outcome
+from commands.conftest import Culled, digests
+from helpers.cli import blurwatch, build_folder, json_lines
+from helpers.results import photo_result
+
+real_photos = pytest.mark.usefixtures("real_photos_and_model")
+
+
+# ---------------------------------------------------------------- the program
+
+
+def test_once_json_has_one_object_per_photo(culled: Culled) -> None:
+    folder, done, _ = culled
+    records = {Path(r["path"]).name: r for r in json_lines(done.stdout)}
+    expected = {p.name for p in folder.iterdir() if p.suffix.lower() != ".xmp" and not p.name.startswith(".")}
+    assert set(records) == expected
+    for name, record in records.items():
+        if name == "broken.nef":
+            continue
+        assert record["verdict"] in ("keep", "review", "reject"), record
+        assert set(record["reasons"]) <= {"blurry", "dark", "overexposed"}
+        assert 0.0 <= record["scores"]["sharpness"] <= 1.0
+        assert record["sidecar"] and all(Path(s).is_file() for s in record["sidecar"])
+        assert record["path"] == str(folder / name)
+        assert set(record["timings"]) == {"decode", "score", "write"}
+
+
+def test_once_pair_is_scored_once_and_both_get_sidecars(culled: Culled) -> None:
+    _, done, _ = culled
+    records = {Path(r["path"]).name: r for r in json_lines(done.stdout)}
+    jpeg, raw = records["IMG_0001.jpg"], records["IMG_0001.DNG"]
+    assert jpeg["decoded_from"] == raw["decoded_from"] == "jpeg"
+    assert jpeg["scores"] == raw["scores"] and jpeg["verdict"] == raw["verdict"]
+    assert [Path(s).name for s in jpeg["sidecar"]] == ["IMG_0001.jpg.xmp"]
+    assert [Path(s).name for s in raw["sidecar"]] == ["IMG_0001.DNG.xmp"]
+
+
+def test_once_failure_exits_1_and_is_listed(culled: Culled) -> None:
+    folder, done, _ = culled
+    broken = str(folder / "broken.nef")
+    assert done.returncode == 1, done.stderr
+    (record,) = [r for r in json_lines(done.stdout) if r["path"] == broken]
+    assert set(record) == {"path", "error"} and record["error"].startswith(f"{broken}: ")
+    assert f"    {record['error']}" in done.stderr.splitlines()  # in the list at the end
+    assert "  failed       1" in done.stderr
+    assert not (folder / "broken.nef.xmp").exists()
+
+
+def test_once_writes_the_report_when_asked(culled: Culled) -> None:
+    folder, done, _ = culled
+    page = folder.parent / "cull.html"
+    assert page.is_file() and "broken.nef" in page.read_text(encoding="utf-8")
+    assert f"blurwatch: report {page.as_uri()}" in done.stderr.splitlines()
+
+
+def test_once_never_changes_an_original(culled: Culled) -> None:
+    folder, _, before = culled
+    assert digests(folder) == before
+    assert not (folder / ".hidden.jpg.xmp").exists()
+
+
+@real_photos
+def test_dry_run_writes_nothing_and_the_command_form_works(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    build_folder(folder, with_broken=False)
+    listing = sorted(p.name for p in folder.iterdir())
+    done = blurwatch("once", "--dry-run", "--json", "-j", "1", folder)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in folder.iterdir()) == listing
+    records = json_lines(done.stdout)
+    assert len(records) == len(listing) - 1  # all but the hidden one
+    assert all(r["sidecar"] == [] for r in records)
+    assert "dry run: nothing written" in done.stderr
+
+
+def test_a_missing_path_is_a_failure(tmp_path: Path) -> None:
+    done = blurwatch("--once", tmp_path / "nowhere")
+    assert done.returncode == 1
+    assert f"{tmp_path / 'nowhere'}: no such file or folder" in done.stderr
+
+
+# ---------------------------------------------------------------- summary and records, in process
+
+PAIR = (Path("/p/IMG_1.jpg"), Path("/p/IMG_1.cr2"))
+
+
+def test_a_pair_that_fails_to_decode_is_one_failure_line_and_two_photos() -> None:
+    summary = once.RunSummary(workers=1)
+    summary.add(Outcome.failed(Job(PAIR), "/p/IMG_1.cr2: RAW image data missing"))
+    summary.add(Outcome(Job((Path("/p/a.jpg"),)), photo_result(Path("/p/a.jpg"), "reject", ("blurry", "dark"))))
+    summary.finish()
+    out = io.StringIO()
+    summary.print(out)
+    text = out.getvalue()
+    assert summary.photos == 3 and summary.failures == ["/p/IMG_1.cr2: RAW image data missing"]
+    assert "  reject       1  (blurry 1, dark 1)" in text and "  failed       1" in text
+    quiet = io.StringIO()
+    summary.print(quiet, quiet=True)
+    assert quiet.getvalue() == "blurwatch: /p/IMG_1.cr2: RAW image data missing\n"
+
+
+def test_records_name_each_photo_with_its_own_sidecar_or_error() -> None:
+    jpeg, raw = PAIR
+    config = Config(sidecar=SidecarConfig(naming="darktable"))
+    outcome = Outcome(Job(PAIR), photo_result(jpeg, "keep"), sidecars=(Path("/p/IMG_1.jpg.xmp"),),
+                      errors={raw: f"{raw}: /p/IMG_1.cr2.xmp: is not valid XML"}, timings={"decode": 0.01})
+    good, bad = once.photo_records(outcome, config)
+    assert good["path"] == str(jpeg) and good["sidecar"] == ["/p/IMG_1.jpg.xmp"] and good["verdict"] == "keep"
+    assert good["timings"] == {"decode": 0.01}
+    assert bad == {"path": str(raw), "error": f"{raw}: /p/IMG_1.cr2.xmp: is not valid XML"}

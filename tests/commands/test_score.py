@@ -1,0 +1,53 @@
+"""``blurwatch score``: the per-photo job as a dry run, printed for a person or as JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from blurwatch import cli
+from blurwatch.commands import score
+from blurwatch.config import Config
+from blurwatch.job import Job, run_job
+from blurwatch.sharpness import SharpnessModel
+from conftest import SHARED_DATA
+from helpers.cli import RAW_STUB, blurwatch, manifest
+
+real_photos = pytest.mark.usefixtures("real_photos_and_model")
+
+
+@real_photos
+def test_score_prints_the_verdict_and_why(tmp_path: Path) -> None:
+    photo = Path(shutil.copy2(SHARED_DATA / manifest("dark", 1)[0], tmp_path / "dark.jpg"))
+    as_json = blurwatch("score", "--json", photo)
+    assert as_json.returncode == 0, as_json.stderr
+    result = json.loads(as_json.stdout)
+    assert result["path"] == str(photo) and result["verdict"] in ("keep", "review", "reject")
+    text = blurwatch("score", photo)
+    assert text.stdout.startswith(f"{photo}: {result['verdict']}")
+    assert "sharpness" in text.stdout and "EV" in text.stdout
+    assert sorted(tmp_path.iterdir()) == [photo]
+
+
+@real_photos
+def test_score_is_the_once_job_as_a_dry_run(tmp_path: Path, model: SharpnessModel,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    photo = Path(shutil.copy2(SHARED_DATA / manifest("sharp", 1)[0], tmp_path / "sharp.jpg"))
+    assert score.run(cli.parse_args(["score", str(photo), "--json"]), Config()) == 0
+    printed = json.loads(capsys.readouterr().out)
+    outcome = run_job(Job((photo,), dry_run=True), Config(), model)
+    assert outcome.result is not None and printed == outcome.result.to_json()
+    assert sorted(tmp_path.iterdir()) == [photo]
+
+
+@real_photos
+def test_score_of_an_undecodable_file_is_one_line_and_status_1(tmp_path: Path) -> None:
+    stub = Path(shutil.copy2(SHARED_DATA / RAW_STUB, tmp_path / "stub.nef"))
+    done = blurwatch("score", stub)
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"blurwatch: {stub}: ")
+

@@ -1,0 +1,129 @@
+"""The per-photo job, in this process: decode, judge, write; a pair judged once; errors per photo."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from blurwatch import sidecar
+from blurwatch.config import Config, SidecarConfig
+from blurwatch.job import Job, Outcome, run_job, run_sequential
+from blurwatch.sharpness import SharpnessModel, default_model_dir
+from helpers.dng import write_dng
+from helpers.photos import make_photo, warm_cool
+
+pytestmark = pytest.mark.skipif(
+    not (default_model_dir() / "sharpness.json").is_file(), reason="the shipped sharpness model is not built yet"
+)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def truncated_jpeg(path: Path) -> Path:
+    path.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 200)  # a JPEG cut off after its first bytes
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    """IMG_0001.jpg and IMG_0001.dng: the JPEG first, as discovery groups them."""
+    return make_photo(tmp_path / "IMG_0001.jpg"), write_dng(tmp_path / "IMG_0001.dng", warm_cool(),
+                                                            preview_long_side=600)
+
+
+def test_a_dry_run_judges_and_writes_nothing(tmp_path: Path, model: SharpnessModel) -> None:
+    photo = make_photo(tmp_path / "a.jpg")
+    outcome = run_job(Job((photo,), dry_run=True), Config(), model)
+    assert outcome.result is not None and outcome.result.path == photo
+    assert outcome.errors == {} and outcome.sidecars == ()
+    assert set(outcome.timings) == {"decode", "score", "write"} and outcome.timings["decode"] > 0
+    assert sorted(tmp_path.iterdir()) == [photo]
+
+
+def test_a_job_writes_its_verdict_and_leaves_the_photo_alone(tmp_path: Path, model: SharpnessModel) -> None:
+    photo = make_photo(tmp_path / "a.jpg")
+    before = sha256(photo)
+    outcome = run_job(Job((photo,)), Config(), model)
+    assert outcome.result is not None and outcome.errors == {}
+    assert list(outcome.sidecars) == sidecar.sidecar_paths(photo, "darktable")
+    stored = sidecar.read_verdict(photo)
+    assert stored is not None and stored.verdict == outcome.result.verdict.decision
+    assert sha256(photo) == before
+    again = run_job(Job((photo,)), Config(), model)  # nothing new: not a byte changes
+    assert again.sidecars == outcome.sidecars and sidecar.read_verdict(photo) == stored
+
+
+def test_a_pair_falls_back_to_the_raw_and_both_get_the_verdict(tmp_path: Path, pair: tuple[Path, Path],
+                                                               model: SharpnessModel) -> None:
+    jpeg, raw = truncated_jpeg(pair[0]), pair[1]
+    outcome = run_job(Job((jpeg, raw)), Config(), model)
+    assert outcome.errors == {}, outcome.errors
+    assert outcome.result is not None and outcome.result.decoded_from.startswith("raw")
+    assert {p.name for p in outcome.sidecars} == {"IMG_0001.jpg.xmp", "IMG_0001.dng.xmp"}
+
+
+def test_a_pair_is_judged_once_from_its_jpeg(pair: tuple[Path, Path], model: SharpnessModel) -> None:
+    outcome = run_job(Job(pair), Config(), model)
+    assert outcome.result is not None and outcome.result.decoded_from == "jpeg"
+    jpeg, raw = (sidecar.read_verdict(photo) for photo in pair)
+    assert jpeg is not None and raw is not None and (jpeg.verdict, jpeg.sharpness) == (raw.verdict, raw.sharpness)
+
+
+def test_an_adobe_named_pair_shares_one_sidecar_written_once(tmp_path: Path, pair: tuple[Path, Path],
+                                                             model: SharpnessModel) -> None:
+    config = Config(sidecar=SidecarConfig(naming="adobe"))
+    outcome = run_job(Job(pair), config, model)
+    assert outcome.errors == {}, outcome.errors
+    assert outcome.sidecars == (tmp_path / "IMG_0001.xmp",)
+    assert sidecar.read_verdict(pair[0], "adobe") is not None
+
+
+def test_a_sidecar_that_cannot_be_merged_fails_that_photo_only(tmp_path: Path, pair: tuple[Path, Path],
+                                                               model: SharpnessModel) -> None:
+    jpeg, raw = pair
+    broken = tmp_path / "IMG_0001.dng.xmp"
+    broken.write_text("this is not XMP", encoding="utf-8")
+    outcome = run_job(Job(pair), Config(), model)
+    assert outcome.result is not None
+    assert outcome.sidecars == (tmp_path / "IMG_0001.jpg.xmp",)
+    assert outcome.error_for(jpeg) is None
+    error = outcome.error_for(raw)
+    assert error is not None and error.startswith(f"{raw}: {broken}: ") and "\n" not in error
+    assert broken.read_text(encoding="utf-8") == "this is not XMP"
+
+
+def test_an_undecodable_photo_is_one_line_naming_it(tmp_path: Path, model: SharpnessModel) -> None:
+    photo = truncated_jpeg(tmp_path / "cut.jpg")
+    outcome = run_job(Job((photo,)), Config(), model)
+    assert outcome.result is None and outcome.sidecars == ()
+    error = outcome.error_for(photo)
+    assert error is not None and error.startswith(f"{photo}: ") and "\n" not in error
+    assert sorted(tmp_path.iterdir()) == [photo]
+
+
+def test_a_pair_that_cannot_be_decoded_at_all_fails_both_photos_with_one_line(tmp_path: Path,
+                                                                             model: SharpnessModel) -> None:
+    jpeg, raw = truncated_jpeg(tmp_path / "IMG_0001.jpg"), tmp_path / "IMG_0001.dng"
+    raw.write_bytes(b"II*\x00" + b"\0" * 100)
+    outcome = run_job(Job((jpeg, raw)), Config(), model)
+    assert outcome.result is None and set(outcome.errors) == {jpeg, raw}
+    assert outcome.error_for(jpeg) == outcome.error_for(raw) and outcome.error_for(raw).startswith(f"{raw}: ")
+
+
+def test_the_sequential_runner_gives_each_outcome_in_order(tmp_path: Path, model: SharpnessModel) -> None:
+    photos = [make_photo(tmp_path / f"{name}.jpg", seed=i) for i, name in enumerate("cab")]
+    jobs = [Job((photo,), dry_run=True) for photo in photos]
+    outcomes = list(run_sequential(jobs, Config(), model))
+    assert [o.job for o in outcomes] == jobs and all(o.result is not None for o in outcomes)
+
+
+def test_a_failed_outcome_names_the_error_for_every_photo() -> None:
+    job = Job((Path("/p/a.jpg"), Path("/p/a.nef")))
+    outcome = Outcome.failed(job, "/p/a.nef: decoder crashed (killed by signal 11)")
+    assert outcome.result is None and outcome.sidecars == ()
+    assert [outcome.error_for(photo) for photo in job.photos] == ["/p/a.nef: decoder crashed (killed by signal 11)"] * 2
+    assert outcome.error_for(Path("/p/other.jpg")) is None
