@@ -30,7 +30,6 @@ import pytest
 from blurwatch import sidecar
 from blurwatch.sharpness import default_model_dir
 from blurwatch.state import DB_NAME
-
 from conftest import ROOT, SHARED_DATA, requires_program, requires_shared
 
 requires_model = pytest.mark.skipif(
@@ -114,7 +113,7 @@ class Daemon:
     def cleanup(self) -> list[int]:
         """Kill whatever of this session survives; returns the pids that had to be killed."""
         deadline = time.monotonic() + 30  # orphaned workers finish their photo, then see EOF
-        while (left := [p for p in self.session() if p != self.proc.pid]) and time.monotonic() < deadline:
+        while [p for p in self.session() if p != self.proc.pid] and time.monotonic() < deadline:
             time.sleep(0.1)
         if self.proc.poll() is None:
             self.proc.kill()
@@ -158,7 +157,8 @@ def rows(state_dir: Path) -> dict[str, tuple[str | None, str | None]]:
     if not db.exists():
         return {}
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-        return {path: (verdict, error) for path, verdict, error in conn.execute("SELECT path, verdict, error FROM photos")}
+        rows = conn.execute("SELECT path, verdict, error FROM photos")
+        return {path: (verdict, error) for path, verdict, error in rows}
 
 
 def wait_rows(state_dir: Path, expected: set[str], daemon: Daemon, timeout: float = WAIT) -> dict:
@@ -253,7 +253,7 @@ def _write_broken(broken: list[Path], photos: list[Path]) -> None:
     truncated.write_bytes(data[: len(data) * 2 // 5])
     half.parent.mkdir(parents=True, exist_ok=True)
     half.write_bytes(data[: len(data) // 2])
-    for rel, dest in zip(BROKEN_RAWS, raws):
+    for rel, dest in zip(BROKEN_RAWS, raws, strict=True):
         shutil.copyfile(SHARED_DATA / "raw" / rel, dest)
 
 
@@ -379,12 +379,13 @@ def test_systemd_notify_reload_and_stop(tmp_path: Path, small_jpegs, daemons) ->
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "another blurwatch daemon" in second.stderr
 
-        # SIGHUP with a good new config: applied.
+        # SIGHUP with a good new config: applied, and the worker pool rebuilt for its new queue.
         messages.clear()
-        write_config(config, state, quiet_seconds=0.2)
+        write_config(config, state, quiet_seconds=0.2, queue_size=8)
         daemon.proc.send_signal(signal.SIGHUP)
         until("RELOADING=1")
         until("READY=1")
+        daemon.wait_for("worker pool restarted")
         daemon.wait_for("configuration reloaded")
 
         # SIGHUP with a broken config: reported, the running one kept.
@@ -397,9 +398,16 @@ def test_systemd_notify_reload_and_stop(tmp_path: Path, small_jpegs, daemons) ->
         daemon.proc.send_signal(signal.SIGHUP)
         daemon.wait_for(r"not valid YAML.*; keeping the running configuration")
 
+        # A new state folder: its own lock and database from then on.
+        moved = tmp_path / "state2"
+        write_config(config, moved, quiet_seconds=0.2, queue_size=8)
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for("now keeping state in")
+
         # Still working, then stopping.
         shutil.copyfile(small_jpegs[0], folder / "after_reload.jpg")
         daemon.wait_for(r"after_reload\.jpg: (keep|review|reject)")
+        assert str(folder / "after_reload.jpg") in wait_rows(moved, {str(folder / "after_reload.jpg")}, daemon)
         messages.clear()
         assert daemon.stop() == 0
         until("STOPPING=1")

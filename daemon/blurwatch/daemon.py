@@ -1,19 +1,16 @@
 """The watch daemon: new photos in the watched folders get a verdict, once.
 
 One main loop, in the main thread, owns everything that changes: it ``select``s on
-the signal pipe and the watcher's inbox, moves quiet files from the
-:class:`~blurwatch.watcher.Settler` to the :class:`~blurwatch.workers.WorkerPool`
-(whose bounded inbox keeps decoded images few; waiting photos are only paths), and
-records each outcome in the state database *before* logging it. So after a crash a
-photo is either recorded (and skipped on restart) or scored again, never half done.
-
-A photo that fails to decode right after it stopped changing may be a copy that
-paused; it is held, retried if it changes, and reported (once) only when it has been
-unchanged for ``watch.settle_seconds``.
+the signal pipe and the watcher's inbox, passes events to the
+:class:`~blurwatch.backlog.Backlog` (which decides what becomes a job, and what an
+outcome means), hands its jobs to the :class:`~blurwatch.workers.WorkerPool` (whose
+bounded inbox keeps decoded images few; waiting photos are only paths) and logs what
+the backlog recorded.
 
 Signal handlers only write the signal number to a pipe (:class:`SignalPipe`):
 SIGTERM/SIGINT stop intake and give photos in progress ``watch.stop_grace_seconds``;
-SIGHUP reloads the configuration and keeps the old one when the new one is bad.
+SIGHUP reloads the configuration, rebuilds whatever the new one changes (the watcher,
+the worker pool, the state folder) and keeps the old one when the new one is bad.
 systemd hears READY / RELOADING / STOPPING, and a watchdog ping from this loop only
 while photos get done (or there is nothing to do).
 """
@@ -28,18 +25,17 @@ import os
 import select
 import signal
 import time
-from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from blurwatch import discovery, systemd
+from blurwatch.backlog import Backlog, Recorded
 from blurwatch.config import Config
 from blurwatch.errors import BlurwatchError, ConfigError, DaemonError
 from blurwatch.sharpness import SharpnessModel
-from blurwatch.state import DaemonStatus, StateDB, Stamp
-from blurwatch.watcher import Settled, Settler, Watcher
-from blurwatch.workers import Job, Outcome, WorkerPool, default_jobs
+from blurwatch.state import DaemonStatus, StateDB
+from blurwatch.watcher import Watcher
+from blurwatch.workers import WorkerPool, default_jobs
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +53,8 @@ def run(config: Config, folders: Sequence[Path], reload_config: ConfigLoader) ->
     ``reload_config`` reads the configuration again the way the command line did
     (same file, same overrides); SIGHUP calls it.
     """
-    state_dir = config.watch.state_path()
-    with _single_instance(state_dir), StateDB.in_dir(state_dir) as state, SignalPipe() as signals:
-        return Daemon(config, folders, reload_config, state, signals).run()
+    with _StateFolder(config.watch.state_path()) as state_folder, SignalPipe() as signals:
+        return Daemon(config, folders, reload_config, state_folder, signals).run()
 
 
 class SignalPipe:
@@ -71,7 +66,7 @@ class SignalPipe:
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._previous = {signum: signal.signal(signum, self._handler) for signum in self.SIGNALS}
 
-    def __enter__(self) -> "SignalPipe":
+    def __enter__(self) -> SignalPipe:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -96,13 +91,27 @@ class SignalPipe:
             os.write(self._write, bytes([signum]))
 
 
-@dataclass(frozen=True)
-class _Hold:
-    """A photo that failed while it may still be arriving: reported if unchanged until ``since + settle``."""
+class _StateFolder:
+    """The state folder in use: its lock (one daemon per folder) and its database."""
 
-    stamp: Stamp
-    since: float
-    error: str
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stack = contextlib.ExitStack()
+        try:
+            self._stack.enter_context(_single_instance(path))
+            self.db = self._stack.enter_context(StateDB.in_dir(path))
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def __enter__(self) -> _StateFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
 
 
 class _Watchdog:
@@ -131,18 +140,15 @@ class Daemon:
     watcher: Watcher
 
     def __init__(self, config: Config, folders: Sequence[Path], reload_config: ConfigLoader,
-                 state: StateDB, signals: SignalPipe) -> None:
+                 state_folder: _StateFolder, signals: SignalPipe) -> None:
         self.config = config
         self.cli_folders = tuple(folders)
         self.reload_config = reload_config
-        self.state = state
+        self.state_folder = state_folder
         self.signals = signals
         self.model_version = SharpnessModel.load().version
-        self.settler = Settler(config.watch.quiet_seconds)
-        self.backlog: deque[Job] = deque()  # settled, not yet accepted by the pool
-        self.jobs: dict[Job, dict[Path, Settled]] = {}  # in the backlog or in the pool
-        self.busy: set[Path] = set()  # photos of those jobs; their events wait for the outcome
-        self.holds: dict[Path, _Hold] = {}
+        self.backlog = Backlog(state_folder.db, self.model_version, config.watch.quiet_seconds,
+                               config.watch.settle_seconds)
         self.stopping = False
         self.started_at = time.time()
         self.scored = 0
@@ -152,9 +158,9 @@ class Daemon:
 
     def run(self) -> int:
         folders = self._folders(self.config)
-        with WorkerPool(self.config, default_jobs(self.config), self.config.watch.queue_size) as pool:
-            self.pool = pool
-            self.watcher = _start_watcher(folders, self.config)
+        self.pool = _start_pool(self.config)
+        try:
+            self.watcher = _start_watcher(Watcher(folders, self.config.watch.poll, self.config.watch.poll_interval))
             try:
                 self._scan(folders, time.monotonic())
                 self._write_status("watching")
@@ -166,130 +172,66 @@ class Daemon:
                 self._stop()
             finally:
                 self.watcher.close()
+        finally:
+            self.pool.close(grace=0.0)  # nothing left to do after a clean stop
         return 0
 
     # One turn of the loop.
 
     def _tick(self) -> None:
-        readable, _, _ = select.select([self.signals, self.watcher.inbox], [], [], self._timeout())
+        signals, changes = self.signals.fileno(), self.watcher.inbox.fileno()
+        readable, _, _ = select.select([signals, changes], [], [], self._timeout())
         now = time.monotonic()
-        if self.signals in readable:
+        if signals in readable:
             self._on_signals(self.signals.take())
         self._take_changes(now)
-        self._queue_settled(now)
-        self._submit()
-        self._collect(now)
-        self._release_holds(now)
+        self.backlog.queue_settled(now)
+        self.backlog.hand_out(lambda job: self.pool.submit(job, timeout=0))
+        self._collect(self.pool, now)
+        self._log(self.backlog.release_holds(now))
         if now >= self.heartbeat_due:
             self._heartbeat(now)
-        self.watchdog.tick(now, idle=not self.jobs)
+        self.watchdog.tick(now, idle=not self.backlog.in_flight)
 
     def _timeout(self) -> float:
-        if self.jobs:
+        if self.backlog.in_flight:
             return BUSY_TICK
         now = time.monotonic()
         due = [self.heartbeat_due, now + IDLE_TICK]
-        due += [hold.since + self.config.watch.settle_seconds for hold in self.holds.values()]
-        if (settling := self.settler.next_due()) is not None:
-            due.append(settling)
+        if (waiting := self.backlog.next_due()) is not None:
+            due.append(waiting)
         if self.watchdog.every:
             due.append(self.watchdog.due)
         return max(0.0, min(due) - now)
 
     def _take_changes(self, now: float) -> None:
         for path, kind in self.watcher.inbox.take().items():
-            self.holds.pop(path, None)
-            if kind == "gone":
-                self.settler.forget(path)
-            elif kind == "folder":
+            if kind == "folder":
                 self._scan([path], now)
-            elif path not in self.busy:  # a busy photo's stamp is checked when its outcome comes
-                self.settler.changed(path, now, closed=kind == "closed")
+            else:
+                self.backlog.changed(path, kind, now)
 
     def _scan(self, folders: Sequence[Path], now: float) -> None:
         """Catch up with a folder: photos not done with this model wait to be quiet, like new ones."""
         groups, errors = discovery.find_jobs(folders)
         for line in errors:
             log.error("%s", line)
-        for group in groups:
-            stamps = [Stamp.of(photo) for photo in group]
-            if all(s is not None and self.state.is_done(p, s, self.model_version) for p, s in zip(group, stamps)):
-                continue
-            for photo in group:
-                if photo not in self.busy and photo not in self.holds and self.watcher.inbox.wants(photo):
-                    self.settler.found(photo, now)
+        self.backlog.found(groups, now, wanted=self.watcher.inbox.wants)
 
-    def _queue_settled(self, now: float) -> None:
-        settled = {item.path: item for item in self.settler.settled(now)}
-        for group in discovery.group(settled):
-            if all(self.state.is_done(p, settled[p].stamp, self.model_version) for p in group):
-                log.debug("%s: unchanged since it was scored", group[0])
-                continue
-            job = Job(group)
-            self.backlog.append(job)
-            self.jobs[job] = {photo: settled[photo] for photo in group}
-            self.busy.update(group)
-
-    def _submit(self) -> None:
-        while self.backlog and self.pool.submit(self.backlog[0], timeout=0):
-            self.backlog.popleft()
-
-    def _collect(self, now: float) -> None:
-        while (outcome := self.pool.get(timeout=0)) is not None:
-            self._record(outcome, now)
+    def _collect(self, pool: WorkerPool, now: float) -> None:
+        while (outcome := pool.get(timeout=0)) is not None:
+            self._log(self.backlog.record(outcome, now))
             self.watchdog.progress = True
 
-    def _record(self, outcome: Outcome, now: float) -> None:
-        """Commit each photo's verdict (or hold or report its error), then log it.
-
-        A photo that changed after it settled may have been read half old, half new:
-        its outcome is void and it is scored again once quiet.
-        """
-        settled = self.jobs.pop(outcome.job)
-        seconds = sum(outcome.timings.values())
-        for photo in outcome.job.photos:
-            self.busy.discard(photo)
-            stamp = Stamp.of(photo)
-            error = outcome.error_for(photo)
-            if stamp is None:
-                log.debug("%s: gone before it could be scored", photo)
-            elif stamp != settled[photo].stamp:
-                log.debug("%s: changed while being scored; scoring it again once it is quiet", photo)
-                self.settler.changed(photo, now)
-            elif error is not None:
-                self._failed(photo, settled[photo], error, now)
-            elif outcome.result is not None:
-                verdict = outcome.result.verdict
-                self.state.record(photo, stamp, outcome.result.model_version, verdict.decision, verdict.reasons,
-                                  seconds=seconds)
-                self.scored += 1
-                reasons = f" ({', '.join(verdict.reasons)})" if verdict.reasons else ""
-                log.info("%s: %s%s in %.2f s", photo, verdict.decision, reasons, seconds)
-
-    def _failed(self, photo: Path, settled: Settled, error: str, now: float) -> None:
-        """Report an error at once if the file has been unchanged for settle_seconds, else hold it."""
-        if now - settled.since >= self.config.watch.settle_seconds:
-            self._report(photo, settled.stamp, error)
-        else:
-            log.debug("%s: failed (%s); waiting to see whether it is still arriving", photo, error)
-            self.holds[photo] = _Hold(settled.stamp, settled.since, error)
-
-    def _release_holds(self, now: float) -> None:
-        settle = self.config.watch.settle_seconds
-        for photo, hold in list(self.holds.items()):
-            if now - hold.since < settle:
+    def _log(self, recorded: list[Recorded]) -> None:
+        """Each photo's line, once its outcome is committed to the state database."""
+        for done in recorded:
+            if done.error is not None:
+                log.error("%s", done.error)
                 continue
-            del self.holds[photo]
-            stamp = Stamp.of(photo)
-            if stamp == hold.stamp:
-                self._report(photo, hold.stamp, hold.error)
-            elif stamp is not None:
-                self.settler.changed(photo, now)
-
-    def _report(self, photo: Path, stamp: Stamp, error: str) -> None:
-        """A broken photo, reported once: the state row keeps it from being reported again."""
-        self.state.record(photo, stamp, self.model_version, error=error)
-        log.error("%s", error)
+            self.scored += 1
+            reasons = f" ({', '.join(done.reasons)})" if done.reasons else ""
+            log.info("%s: %s%s in %.2f s", done.photo, done.decision, reasons, done.seconds)
 
     # Signals, reloads, stopping.
 
@@ -306,30 +248,53 @@ class Daemon:
         self._write_status("reloading")
         try:
             config = self.reload_config()
-            folders = self._folders(config)
+            self._apply(config, self._folders(config))
         except BlurwatchError as exc:
             log.error("%s; keeping the running configuration (%s)", exc, self.config.source)
-        else:
-            self._apply(config, folders)
         self._write_status("watching")
         systemd.ready(self._status_text())
 
     def _apply(self, config: Config, folders: tuple[Path, ...]) -> None:
-        if default_jobs(config) != default_jobs(self.config):
-            log.warning("%s: jobs: the new number of workers takes effect at the next start", config.source)
-        if config.watch.state_path() != self.config.watch.state_path():
-            log.warning("%s: watch.state_dir: takes effect at the next start", config.source)
-        self.pool.reload(config)
-        self.settler.quiet_seconds = config.watch.quiet_seconds
+        """Rebuild what ``config`` changes; what can fail (a folder, the state lock) is tried first."""
         old = self.config.watch
-        if (folders, config.watch.poll, config.watch.poll_interval) != (self.watcher.folders, old.poll,
-                                                                        old.poll_interval):
+        moved = config.watch.state_path() != self.state_folder.path
+        new_state = _StateFolder(config.watch.state_path()) if moved else None
+        try:
+            new_watcher = None
+            if (folders, config.watch.poll, config.watch.poll_interval) != (self.watcher.folders, old.poll,
+                                                                            old.poll_interval):
+                new_watcher = Watcher(folders, config.watch.poll, config.watch.poll_interval)
+        except BaseException:
+            if new_state is not None:
+                new_state.close()
+            raise
+        now = time.monotonic()
+        if new_state is not None:
+            self.state_folder.close()
+            self.state_folder, self.backlog.state = new_state, new_state.db
+            log.info("%s: now keeping state in %s", config.source, new_state.path)
+        if (default_jobs(config), config.watch.queue_size) != (default_jobs(self.config), old.queue_size):
+            self._restart_pool(config, now)
+        else:
+            self.pool.reload(config)
+        self.backlog.configure(config.watch.quiet_seconds, config.watch.settle_seconds)
+        if new_watcher is not None:
             self.watcher.close()
-            self.watcher = _start_watcher(folders, config)
-            self._scan(folders, time.monotonic())
+            self.watcher = _start_watcher(new_watcher)
+        if new_watcher is not None or new_state is not None:
+            self._scan(self.watcher.folders, now)
         self.config = config
         log.info("%s: configuration reloaded; watching %s with %s", config.source,
                  ", ".join(map(str, folders)), self.watcher.kind)
+
+    def _restart_pool(self, config: Config, now: float) -> None:
+        """A pool of the new size: photos in progress get the grace period, the rest wait for the new one."""
+        abandoned = self.pool.close(self.config.watch.stop_grace_seconds)
+        self._collect(self.pool, now)
+        self.backlog.give_back(abandoned)
+        self.pool = _start_pool(config)
+        log.info("%s: %d worker(s), queue of %d: worker pool restarted", config.source, default_jobs(config),
+                 config.watch.queue_size)
 
     def _stop(self) -> None:
         """Stop intake, give photos in progress the grace period, record what finished."""
@@ -337,8 +302,8 @@ class Daemon:
         self._write_status("stopping")
         self.watcher.stop()
         abandoned = self.pool.close(self.config.watch.stop_grace_seconds)
-        self._collect(time.monotonic())
-        left = len(self.backlog) + len(abandoned) + len(self.settler) + len(self.holds)
+        self._collect(self.pool, time.monotonic())
+        left = len(self.backlog) + len(abandoned)
         self._write_status("stopped")
         log.info("stopped after scoring %d photo(s); %d left for the next start", self.scored, left)
 
@@ -356,16 +321,15 @@ class Daemon:
             systemd.status(text)
 
     def _write_status(self, phase: str) -> None:
-        self.state.set_status(DaemonStatus(
+        self.state_folder.db.set_status(DaemonStatus(
             pid=os.getpid(), phase=phase, started_at=self.started_at, heartbeat=time.time(),
-            waiting=len(self.settler) + len(self.backlog) + len(self.holds), in_queue=self.pool.pending(),
+            waiting=len(self.backlog), in_queue=self.pool.pending(),
             folders=tuple(map(str, self.watcher.folders)), observer=self.watcher.kind,
             model_version=self.model_version,
         ))
 
     def _status_text(self) -> str:
-        waiting = len(self.settler) + len(self.backlog) + len(self.holds)
-        return (f"watching {len(self.watcher.folders)} folder(s) ({self.watcher.kind}): {waiting} waiting, "
+        return (f"watching {len(self.watcher.folders)} folder(s) ({self.watcher.kind}): {len(self.backlog)} waiting, "
                 f"{self.pool.pending()} in progress, {self.scored} scored since start")
 
     def _folders(self, config: Config) -> tuple[Path, ...]:
@@ -376,8 +340,11 @@ class Daemon:
         return tuple(Path(os.path.abspath(folder)) for folder in given)
 
 
-def _start_watcher(folders: Sequence[Path], config: Config) -> Watcher:
-    watcher = Watcher(folders, config.watch.poll, config.watch.poll_interval)
+def _start_pool(config: Config) -> WorkerPool:
+    return WorkerPool(config, default_jobs(config), config.watch.queue_size)
+
+
+def _start_watcher(watcher: Watcher) -> Watcher:
     watcher.start()
     return watcher
 

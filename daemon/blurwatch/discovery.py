@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from blurwatch import decoding
 
@@ -82,7 +82,7 @@ def group(photos: Iterable[Path]) -> list[Group]:
     """
     by_shot: dict[tuple[Path, str], list[Path]] = defaultdict(list)
     for photo in photos:
-        by_shot[(photo.parent, photo.stem.lower())].append(photo)
+        by_shot[shot_key(photo)].append(photo)
     groups: list[Group] = []
     for shot in by_shot.values():
         jpegs = sorted(p for p in shot if p.suffix.lower() in JPEG_EXTENSIONS)
@@ -92,6 +92,11 @@ def group(photos: Iterable[Path]) -> list[Group]:
             groups.append(tuple(jpegs + raws))
         groups.extend((p,) for p in shot if p not in paired)
     return sorted(groups, key=lambda g: (str(g[0].parent), g[0].name.lower(), g[0].name))
+
+
+def shot_key(photo: Path) -> tuple[Path, str]:
+    """What the photos of one shot share: their folder, and their name but for the extension (any case)."""
+    return photo.parent, photo.stem.lower()
 
 
 def _walk(top: Path, errors: list[str]) -> Iterable[Path]:

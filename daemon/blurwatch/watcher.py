@@ -24,16 +24,17 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from watchdog import events
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from blurwatch.discovery import is_candidate
+from blurwatch.discovery import is_candidate, shot_key
 from blurwatch.errors import ConfigError, DaemonError
 from blurwatch.state import Stamp
 
@@ -136,7 +137,7 @@ class Watcher:
         except OSError as exc:
             if self.poll or exc.errno not in (errno.ENOSPC, errno.EMFILE):
                 raise
-            self._poll_instead(exc.strerror)
+            self._poll_instead(exc.strerror or str(exc))
             return
         if not self.healthy():
             self.recover()
@@ -233,8 +234,8 @@ class _Pending:
 class Settler:
     """Candidate files waiting to stop changing; the main loop asks which have.
 
-    The files of one shot (IMG_0001.CR2 + IMG_0001.JPG, as :func:`discovery.group`
-    pairs them) are returned together, once all of them are quiet, so that a camera's
+    The files of one shot (IMG_0001.CR2 + IMG_0001.JPG, by :func:`discovery.shot_key`,
+    as :func:`discovery.group` pairs them) are returned together, once all of them are quiet, so that a camera's
     RAW+JPEG pair copied in one go becomes one job.
     """
 
@@ -273,7 +274,7 @@ class Settler:
     def forget(self, path: Path) -> None:
         if self._files.pop(path, None) is None:
             return
-        key = _shot(path)
+        key = shot_key(path)
         mates = self._shots[key]
         mates.discard(path)
         if mates:
@@ -297,7 +298,7 @@ class Settler:
                 quiet.append(path)
         done: list[Settled] = []
         for path in quiet:
-            done.extend(self._release_shot(_shot(path)))
+            done.extend(self._release_shot(shot_key(path)))
         return done
 
     def _look(self, path: Path, entry: _Pending, now: float) -> bool:
@@ -327,7 +328,7 @@ class Settler:
 
     def _track(self, path: Path, entry: _Pending) -> None:
         self._files[path] = entry
-        self._shots.setdefault(_shot(path), set()).add(path)
+        self._shots.setdefault(shot_key(path), set()).add(path)
         self._schedule(path, entry)
 
     def _schedule(self, path: Path, entry: _Pending) -> None:
@@ -337,8 +338,3 @@ class Settler:
     def _deadline(self, entry: _Pending) -> float:
         wait = self.quiet_seconds * (CLOSED_QUIET_FRACTION if entry.closed else 1.0)
         return entry.changed_at + wait
-
-
-def _shot(path: Path) -> tuple[Path, str]:
-    """Photos of one shot share folder and name but for the extension (as discovery.group pairs them)."""
-    return path.parent, path.stem.lower()
