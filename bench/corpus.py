@@ -172,10 +172,7 @@ def _read_rgb(path: Path) -> np.ndarray:
 def _crop(rgb: np.ndarray, aspect: float, rng: np.random.Generator) -> np.ndarray:
     """A random crop of 80-100 % of the photo at ``aspect`` (width / height), maybe mirrored."""
     height, width = rgb.shape[:2]
-    if width / height > aspect:
-        full = (height, round(height * aspect))
-    else:
-        full = (round(width / aspect), width)
+    full = (height, round(height * aspect)) if width / height > aspect else (round(width / aspect), width)
     scale = rng.uniform(0.8, 1.0)
     h, w = max(1, round(full[0] * scale)), max(1, round(full[1] * scale))
     top, left = int(rng.integers(height - h + 1)), int(rng.integers(width - w + 1))

@@ -98,7 +98,7 @@ def throughput(work: Path, n: int, jobs: int) -> None:
         peak = PeakMemory(daemon.proc.pid)
         started_wall = time.time()
         photos = [folder / f"IMG_{i:04}{src.suffix.lower()}" for i, src in enumerate(sources)]
-        for src, photo in zip(sources, photos):
+        for src, photo in zip(sources, photos, strict=True):
             shutil.copyfile(src, photo)
         copied = time.time() - started_wall
         last = max(wait_sidecar(photo, daemon, timeout=1800) for photo in photos)
@@ -120,7 +120,7 @@ class Daemon:
             self.proc = subprocess.Popen([sys.executable, "-m", "blurwatch", "watch", str(folder), "--config",
                                           str(config)], stdout=out, stderr=subprocess.STDOUT)
 
-    def __enter__(self) -> "Daemon":
+    def __enter__(self) -> Daemon:
         deadline = time.monotonic() + 120
         while "watching" not in self.log.read_text():
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import rawpy
 
-from conftest import ROOT, requires_shared
 from blurwatch.sharpness import default_model_dir
+from conftest import ROOT, requires_shared
 
 pytest.importorskip("imagecodecs", reason="the benchmark's DNGs are lossless-JPEG compressed with imagecodecs")
 sys.path.insert(0, str(ROOT / "bench"))  # the bench scripts import each other as siblings

@@ -17,7 +17,8 @@ def _image(levels: list[tuple[int, float]], size: int = 200) -> np.ndarray:
     """A uint8 image made of the given (level, share) parts."""
     counts = [int(round(share * size * size)) for _, share in levels]
     counts[-1] = size * size - sum(counts[:-1])
-    return np.concatenate([np.full(n, v, np.uint8) for (v, _), n in zip(levels, counts)]).reshape(size, size)
+    runs = [np.full(n, v, np.uint8) for (v, _), n in zip(levels, counts, strict=True)]
+    return np.concatenate(runs).reshape(size, size)
 
 
 def test_mid_grey_is_zero_ev():
@@ -67,7 +68,8 @@ def test_stricter_sensitivity_flags_more():
 @pytest.mark.shared
 def test_real_dark_and_overexposed_photos(shared_data):
     """An honest floor on the team's photos (thresholds were set from round physical values)."""
-    rows = list(csv.DictReader(open(shared_data / "photos" / "manifest.csv", encoding="utf-8")))
+    with open(shared_data / "photos" / "manifest.csv", encoding="utf-8") as manifest:
+        rows = list(csv.DictReader(manifest))
     caught = {"dark": [], "overexposed": []}
     good_flagged = []
     for row in rows:
@@ -89,4 +91,5 @@ def test_real_dark_and_overexposed_photos(shared_data):
 
 def test_measure_ignores_size():
     big = cv2.resize(_image([(40, 0.5), (200, 0.5)]), (800, 800), interpolation=cv2.INTER_NEAREST)
-    assert exposure.measure(big).mean_ev == pytest.approx(exposure.measure(_image([(40, 0.5), (200, 0.5)])).mean_ev, abs=0.01)
+    small = _image([(40, 0.5), (200, 0.5)])
+    assert exposure.measure(big).mean_ev == pytest.approx(exposure.measure(small).mean_ev, abs=0.01)

@@ -10,10 +10,18 @@ import cv2
 import numpy as np
 import pytest
 
-from blurwatch import decoding
+from blurwatch import decoding, sharpness
 from blurwatch.config import DecodeConfig
 from blurwatch.sharpness import (
-    MODEL_NAME, PatchSpec, aggregate, best_patches, decode_map, default_model_dir, encode_map, extract_patches,
+    MODEL_NAME,
+    PatchSpec,
+    SharpnessModel,
+    aggregate,
+    best_patches,
+    decode_map,
+    default_model_dir,
+    encode_map,
+    extract_patches,
     motion_coherence,
 )
 from conftest import requires_shared
@@ -90,10 +98,16 @@ def test_model_scores_a_texture_and_its_blurred_copy(model):
     assert model.score(sharp).score > model.score(blurred).score
 
 
-def test_model_is_loaded_once_and_is_deterministic(model):
+def test_model_is_loaded_once_and_is_deterministic(monkeypatch):
+    made = []
+    interpreter = sharpness._interpreter_class()
+    monkeypatch.setattr(sharpness, "_interpreter_class", lambda: lambda **kw: made.append(kw) or interpreter(**kw))
+    model = SharpnessModel.load()
+    assert made == []  # loading reads the metadata; the interpreter waits for the first photo
     gray = _texture(300, 300, seed=3)
     first = model.score(gray)
     assert model.score(gray).score == first.score
+    assert len(made) == 1  # created once, kept for every later photo
     assert first.map.shape == (4, 4)
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from blurwatch import systemd
-
 from conftest import ROOT, requires_program
 
 

@@ -44,7 +44,7 @@ def test_folds_keep_scenes_together(shared_data):
     photos = dataset.read_manifest(shared_data)
     fold_of = dataset.folds(photos, 3, seed=4)
     by_group: dict[str, set[int]] = {}
-    for photo, fold in zip(photos, fold_of):
+    for photo, fold in zip(photos, fold_of, strict=True):
         by_group.setdefault(photo.group, set()).add(fold)
     assert all(len(f) == 1 for f in by_group.values())
     assert set(fold_of) == {0, 1, 2}

@@ -34,7 +34,7 @@ def test_sensitivity_moves_both_thresholds_in_order():
     lenient = verdict.thresholds(Config(sensitivity=-1.0), LIMITS)
     assert lenient.reject_below < base.reject_below < strict.reject_below
     assert lenient.keep_from < base.keep_from < strict.keep_from
-    assert 0 < lenient.reject_below and strict.keep_from < 1
+    assert lenient.reject_below > 0 and strict.keep_from < 1
 
 
 def test_config_thresholds_override_the_model():

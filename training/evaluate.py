@@ -71,7 +71,8 @@ def sharpness_figures(rows: list[Scored], key: str, limits_by_fold: dict[int, di
     blurry = np.array([getattr(r, key) for r in rows if r.label in BLURRY_LABELS])
     sharp = np.array([getattr(r, key) for r in rows if r.label in SHARP_LABELS])
     _, _, auc = roc(blurry, sharp)
-    out = {"auc": auc, "recall_at_5pct": recall_at(blurry, sharp, 0.05), "recall_at_2pct": recall_at(blurry, sharp, 0.02)}
+    out = {"auc": auc, "recall_at_5pct": recall_at(blurry, sharp, 0.05),
+           "recall_at_2pct": recall_at(blurry, sharp, 0.02)}
     for label in SHARP_LABELS + BLURRY_LABELS:
         mine = [r for r in rows if r.label == label]
         rejected = [getattr(r, key) < limits_by_fold[r.fold]["reject_below"] for r in mine]
@@ -230,7 +231,8 @@ def markdown_table(report: dict) -> str:
         lines.append(f"| {label} (n={b[label]['n']}): rejected as blurry | {pct(b[label]['rejected'])} "
                      f"| {pct(lap[label]['rejected'])} |")
     for label in SHARP_LABELS:
-        lines.append(f"| {label}: kept outright (not even review) | {pct(b[label]['kept'])} | {pct(lap[label]['kept'])} |")
+        lines.append(f"| {label}: kept outright (not even review) | {pct(b[label]['kept'])} "
+                     f"| {pct(lap[label]['kept'])} |")
     if "subtle_blur" in report:
         ours, theirs = report["subtle_blur"]["blurwatch"], report["subtle_blur"]["laplacian_variance"]
         for key, name in (("defocus_caught", "defocus 0.15%"), ("shake_caught", "shake 0.35%"),
@@ -238,7 +240,8 @@ def markdown_table(report: dict) -> str:
             lines.append(f"| subtle blur (n={ours['n']}): {name} | {pct(ours[key])} | {pct(theirs[key])} |")
     ours, theirs = report["exposure"]["blurwatch"], report["exposure"]["mean_luminance_cv"]
     lines += [f"| dark caught as dark | {pct(ours['dark_caught'])} | {pct(theirs['dark_caught'])} |",
-              f"| overexposed caught as overexposed | {pct(ours['overexposed_caught'])} | {pct(theirs['overexposed_caught'])} |",
+              f"| overexposed caught as overexposed | {pct(ours['overexposed_caught'])} "
+              f"| {pct(theirs['overexposed_caught'])} |",
               f"| good photos flagged for exposure | {pct(ours['good_flagged'])} | {pct(theirs['good_flagged'])} |"]
     return "\n".join(lines)
 

@@ -77,12 +77,12 @@ def out_of_fold_scores(data: Path, recipe: Recipe, work: Path) -> list[dict]:
     fold_of = dataset.folds(photos, recipe.folds, recipe.seed)
     rows = []
     for fold in range(recipe.folds):
-        train_photos = [p for p, f in zip(photos, fold_of) if f != fold and p.label in SHARPNESS_LABELS]
+        train_photos = [p for p, f in zip(photos, fold_of, strict=True) if f != fold and p.label in SHARPNESS_LABELS]
         # A fold model only scores its held-out photos; thresholds come from all of them later.
         fold_metadata = {"version": f"cv-fold-{fold}", "thresholds": {"reject_below": 0.5, "keep_from": 0.5}}
         x, y = training_set(data, train_photos, recipe, recipe.seed + fold)
         fold_model = fit_and_export(x, y, recipe, work / f"fold{fold}", recipe.seed + fold, fold_metadata)
-        for photo, f in zip(photos, fold_of):
+        for photo, f in zip(photos, fold_of, strict=True):
             if f == fold:
                 gray = dataset.working_gray(photo.path)
                 rows.append({"path": str(photo.path), "label": photo.label, "fold": fold,

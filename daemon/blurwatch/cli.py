@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     try:
         config = config_mod.load(args.config)
-        return args.run(args, config)
+        status: int = args.run(args, config)
+        return status
     except (ConfigError, UsageError) as exc:
         return _report(exc, EXIT_USAGE, verbose)
     except BlurwatchError as exc:
@@ -133,8 +134,10 @@ def _add_common_options(parser: argparse.ArgumentParser, default: str) -> None:
     """Options every command takes, before or after its name (SUPPRESS: the last one given wins)."""
     parser.add_argument("-c", "--config", metavar="FILE", default=default,
                         help="configuration file (default: ~/.config/blurwatch/config.yaml, then /etc/blurwatch)")
-    parser.add_argument("-v", "--verbose", action="count", default=default, help="log more: -v each photo, -vv debugging; errors with tracebacks")
-    parser.add_argument("-q", "--quiet", action="store_true", default=default, help="log only errors; print only the failures")
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="log more: -v each photo, -vv debugging; errors with tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="log only errors; print only the failures")
 
 
 def _command_modules() -> list[ModuleType]:

@@ -10,9 +10,9 @@ comes with pushing a dark frame.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -69,9 +69,9 @@ def _bokeh(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     centre = (int(width * 0.55), int(height * 0.6))  # the motorcycle
     axes = (int(width * 0.33), int(height * 0.33))
     cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, thickness=-1)
-    mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=max(width, height) * 0.015)[..., None]
+    soft = cv2.GaussianBlur(mask, (0, 0), sigmaX=max(width, height) * 0.015)[..., None]
     background = _convolve(image, disc_kernel(radius=10))
-    return mask * image + (1.0 - mask) * background
+    return np.asarray(soft * image + (1.0 - soft) * background)
 
 
 PHOTOS: tuple[DemoPhoto, ...] = (
@@ -105,7 +105,7 @@ def disc_kernel(radius: int) -> np.ndarray:
     size = 2 * radius + 1
     kernel = np.zeros((size, size), np.float32)
     cv2.circle(kernel, (radius, radius), radius, 1.0, thickness=-1, lineType=cv2.LINE_AA)
-    return kernel / kernel.sum()
+    return np.asarray(kernel / kernel.sum())
 
 
 def shake_kernel(rng: np.random.Generator, length: int) -> np.ndarray:
@@ -119,8 +119,8 @@ def shake_kernel(rng: np.random.Generator, length: int) -> np.ndarray:
     kernel = np.zeros((size, size), np.float32)
     for x, y in path + size // 2:
         kernel[int(round(y)), int(round(x))] += 1.0
-    kernel = cv2.GaussianBlur(kernel, (3, 3), 0.5)
-    return kernel / kernel.sum()
+    smooth = cv2.GaussianBlur(kernel, (3, 3), 0.5)
+    return np.asarray(smooth / smooth.sum())
 
 
 def _claim(folder: Path) -> None:
@@ -149,8 +149,8 @@ def _to_linear(srgb: np.ndarray) -> np.ndarray:
 
 def _to_srgb(linear: np.ndarray) -> np.ndarray:
     v = np.clip(linear, 0.0, 1.0)
-    v = np.where(v <= 0.0031308, v * 12.92, 1.055 * np.power(v, 1 / 2.4) - 0.055)
-    return np.round(v * 255.0).astype(np.uint8)
+    encoded = np.where(v <= 0.0031308, v * 12.92, 1.055 * np.power(v, 1 / 2.4) - 0.055)
+    return np.asarray(np.round(encoded * 255.0), dtype=np.uint8)
 
 
 def _write_jpeg(path: Path, rgb: np.ndarray) -> None:

@@ -17,10 +17,11 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -187,7 +188,7 @@ class SharpnessModel:
         self._interpreter: Any = None
 
     @classmethod
-    def load(cls, model_dir: Path | None = None, num_threads: int = 1) -> "SharpnessModel":
+    def load(cls, model_dir: Path | None = None, num_threads: int = 1) -> SharpnessModel:
         """Read ``sharpness.json`` and remember ``sharpness.tflite`` from ``model_dir``."""
         model_dir = model_dir or default_model_dir()
         metadata = json.loads((model_dir / f"{MODEL_NAME}.json").read_text(encoding="utf-8"))

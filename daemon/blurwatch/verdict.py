@@ -29,7 +29,7 @@ class Thresholds:
     reject_below: float
     keep_from: float
 
-    def shifted(self, sensitivity: float) -> "Thresholds":
+    def shifted(self, sensitivity: float) -> Thresholds:
         if sensitivity == 0:
             return self
         shift = sensitivity * LOGIT_PER_SENSITIVITY

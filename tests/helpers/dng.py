@@ -15,9 +15,9 @@ already-encoded JPEG strip without the imagecodecs package.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
 
 import cv2
 import numpy as np
@@ -29,7 +29,7 @@ _FORMATS = {BYTE: "B", SHORT: "H", LONG: "I", RATIONAL: "I", SRATIONAL: "i"}
 # XYZ (D65) -> linear sRGB: DNG's ColorMatrix1 maps XYZ to camera space.
 _XYZ_TO_SRGB = (3.2406, -1.5372, -0.4986, -0.9689, 1.8758, 0.0415, 0.0557, -0.2040, 1.0570)
 
-Value = Union[str, Sequence[int]]
+Value = str | Sequence[int]
 Entries = dict[int, tuple[int, Value]]
 
 

@@ -26,7 +26,8 @@ class Darktable:
         self.dt = self.fake.dt
         self.fake.view = view
         self.dt.configuration.api_version_string = api
-        self.lua.globals().package.preload["darktable"] = self.lua.eval("function(fake) return function() return fake.dt end end")(self.fake)
+        preload = self.lua.eval("function(fake) return function() return fake.dt end end")
+        self.lua.globals().package.preload["darktable"] = preload(self.fake)
         self.set_pref("executable", str(fake_executable(tmp_path)))
         self.fake.list_files = self._list_files
         self.script: Any = None

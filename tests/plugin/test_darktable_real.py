@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import requires_program, requires_shared, SHARED_DATA
+from conftest import SHARED_DATA, requires_program, requires_shared
 from luahost import DARKTABLE_PLUGIN, HERE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, requires_program("darktable"), requires_program("xvfb-run")]
@@ -114,7 +114,7 @@ class Darktable:
             started.unlink(missing_ok=True)
             if self._launch(report, started):
                 break
-            warnings.warn(f"darktable deadlocked while starting (attempt {attempt}); started again")
+            warnings.warn(f"darktable deadlocked while starting (attempt {attempt}); started again", stacklevel=2)
         else:
             pytest.fail(f"darktable deadlocked while starting {START_ATTEMPTS} times")
         result = json.loads(report.read_text(encoding="utf-8"))
@@ -199,7 +199,8 @@ end)
 
 
 def shown_through_lua(report: dict[str, Any]) -> dict[str, tuple[int, bool, list[str]]]:
-    return {image["path"]: (image["rating"], image["yellow"], sorted(t for t in image["tags"] if t.startswith("blurwatch|")))
+    return {image["path"]: (image["rating"], image["yellow"],
+                            sorted(t for t in image["tags"] if t.startswith("blurwatch|")))
             for image in report["images"]}
 
 

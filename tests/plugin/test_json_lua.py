@@ -41,7 +41,7 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, (list, dict)) and not a and isinstance(b, (list, dict)) and not b:
         return True
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return a == b
