@@ -1,8 +1,17 @@
 """blurwatch: culls blurry, dark and overexposed photos into XMP sidecars.
 
-Layers, core first (a layer never imports one below it in this list):
-  core:  errors, config, decoding, exposure, sharpness, verdict, pipeline, sidecar, discovery
-  edge:  workers, state, watcher, daemon, systemd, report, cli
+A photo's way, in one direction: :mod:`discovery` finds it (a RAW+JPEG pair is one
+shot), :func:`job.run_job` decodes it (:mod:`decoding`), judges it
+(:func:`pipeline.judge`: :mod:`exposure`, :mod:`sharpness`, :mod:`verdict`) and writes
+the verdict: :mod:`sidecar` decides what goes into the sidecar and who owns what,
+:mod:`xmp` merges it through exiv2, :mod:`files` puts the file in place. ``--once``
+runs jobs in :mod:`workers`; the daemon (:mod:`watcher`, :mod:`backlog`, :mod:`daemon`)
+runs the same jobs as photos arrive.
+
+Modules, core first; each imports only modules before it in this list (tests/test_lint.py
+holds them to it):
+  core:  errors, config, files, xmp, decoding, exposure, sharpness, verdict, pipeline, sidecar, discovery, job
+  edge:  state, systemd, watcher, backlog, workers, daemon, thumbnails, report, demo, commands, cli
 """
 
 __version__ = "0.1.0"
