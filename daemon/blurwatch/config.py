@@ -215,6 +215,16 @@ class SidecarConfig:
 
 
 @dataclass(frozen=True)
+@defaults("burst")
+class BurstConfig:
+    enabled: bool = setting()
+    gap_seconds: float = setting(lambda v: 0 < v <= 60, "a number of seconds above 0, at most 60")
+    likeness_bits: int = setting(lambda v: 0 <= v <= 32, "a number of bits from 0 to 32")
+    others: Literal["review", "reject", "unchanged"] = setting()
+    quiet_seconds: float = setting(_at_least(0), "0 or more seconds")
+
+
+@dataclass(frozen=True)
 @defaults("watch")
 class WatchConfig:
     folders: tuple[str, ...] = setting()
@@ -243,6 +253,7 @@ class Config:
     sharpness: SharpnessConfig = field(default_factory=SharpnessConfig)
     exposure: ExposureConfig = field(default_factory=ExposureConfig)
     sidecar: SidecarConfig = field(default_factory=SidecarConfig)
+    burst: BurstConfig = field(default_factory=BurstConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
     source: str = "built-in defaults"
 

@@ -22,7 +22,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -52,6 +52,8 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _BMP_MAGIC = b"BM"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _EOI = b"\xff\xd9"
+_XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\x00"  # what an APP1 segment holding XMP starts with
+_GOOGLE_BURST_ID = "Xmp.GCamera.BurstID"
 _SNIFF_BYTES = 16
 
 # libjpeg scales by 1/2, 1/4, 1/8 inside the IDCT: far cheaper than decoding it all.
@@ -93,6 +95,7 @@ class DecodedPhoto:
     #                   long side <= DecodeConfig.working_long_side (never upscaled)
     decoded_from: str  # "jpeg" | "image" | "raw-preview" | "raw-demosaic"
     full_size: tuple[int, int]  # (width, height) of the full image, orientation applied
+    exif: Exif = field(default_factory=dict)  # the photo's EXIF as read for orientation (bursts need it)
 
 
 class _Content(NamedTuple):
@@ -105,6 +108,7 @@ class _JpegHeader(NamedTuple):
     width: int
     height: int
     scan_start: int  # offset of the first SOS marker: everything before it is header
+    xmp: tuple[tuple[int, int], ...] = ()  # (start, end) of each XMP segment (APP1) in the header
 
 
 def is_photo(path: Path) -> bool:
@@ -197,23 +201,45 @@ def _kind(path: Path, head: bytes) -> str:
 
 def _decode_jpeg(path: Path, data: bytes, config: DecodeConfig) -> DecodedPhoto:
     header = _jpeg_header(path, data)
-    orientation = _jpeg_orientation(path, data, header)
+    exif = _jpeg_exif(path, data, header)
+    orientation = _orientation(exif) or 1
     gray = orient(_jpeg_pixels(path, data, header, config.working_long_side, colour=False), orientation)
     full_size = _oriented_size((header.width, header.height), orientation)
-    return _finish(path, gray, "jpeg", full_size, config)
+    return _finish(path, gray, "jpeg", full_size, config, exif)
 
 
 def _decode_image(path: Path, data: bytes, config: DecodeConfig) -> DecodedPhoto:
     """PNG, TIFF or BMP: decoded whole (no reduced decoding exists for them), then downscaled."""
     gray = _imdecode(path, data, cv2.IMREAD_GRAYSCALE, "PNG, TIFF or BMP")
-    gray = orient(gray, _orientation(xmp.read_exif(path, data)) or 1)
+    exif = xmp.read_exif(path, data)
+    gray = orient(gray, _orientation(exif) or 1)
     full_size = (gray.shape[1], gray.shape[0])
-    return _finish(path, gray, "image", full_size, config)
+    return _finish(path, gray, "image", full_size, config, exif)
 
 
 def _jpeg_orientation(path: Path, data: bytes, header: _JpegHeader) -> int:
     """The JPEG's EXIF Orientation, 1 when it states none; from its header alone."""
-    return _orientation(xmp.read_exif(path, data[: header.scan_start] + _EOI)) or 1
+    return _orientation(_jpeg_exif(path, data, header)) or 1
+
+
+def _jpeg_exif(path: Path, data: bytes, header: _JpegHeader) -> Exif:
+    """The JPEG's EXIF from its header alone, and a phone's burst id (``Xmp.GCamera.BurstID``).
+
+    The XMP segments are kept away from exiv2's EXIF read: a packet exiv2 finds broken
+    (cameras and editors write duplicate properties) would cost the whole EXIF. The
+    packet is then read on its own, for the burst id only.
+    """
+    kept, start = [], 0
+    for begin, end in header.xmp:
+        kept.append(data[start:begin])
+        start = end
+    kept.append(data[start : header.scan_start])
+    exif = xmp.read_exif(path, b"".join(kept) + _EOI)
+    for begin, end in header.xmp:
+        burst_id = xmp.read_packet(path, data[begin + 4 + len(_XMP_SIGNATURE) : end]).get(_GOOGLE_BURST_ID)
+        if isinstance(burst_id, str):
+            exif[_GOOGLE_BURST_ID] = burst_id
+    return exif
 
 
 def _jpeg_header(path: Path, data: bytes) -> _JpegHeader:
@@ -223,6 +249,7 @@ def _jpeg_header(path: Path, data: bytes) -> _JpegHeader:
     """
     pos = 2
     size: tuple[int, int] | None = None
+    xmp_segments: list[tuple[int, int]] = []
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
             raise DecodeError(path, f"corrupt JPEG header (no marker at byte {pos})")
@@ -236,12 +263,15 @@ def _jpeg_header(path: Path, data: bytes) -> _JpegHeader:
         if marker == 0xDA:  # start of scan: the header is over
             if size is None:
                 break
-            return _JpegHeader(size[0], size[1], pos)
+            return _JpegHeader(size[0], size[1], pos, tuple(xmp_segments))
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and pos + 9 <= len(data):
             height = int.from_bytes(data[pos + 5 : pos + 7], "big")
             width = int.from_bytes(data[pos + 7 : pos + 9], "big")
             size = (width, height)
-        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xE1 and data.startswith(_XMP_SIGNATURE, pos + 4):
+            xmp_segments.append((pos, min(end, len(data))))
+        pos = end
     if size is None:
         raise DecodeError(path, "corrupt or truncated JPEG (no frame header before the image data)")
     raise DecodeError(path, "truncated JPEG (the file ends inside its header)")
@@ -288,7 +318,7 @@ def _decode_raw(path: Path, file_size: int, config: DecodeConfig) -> DecodedPhot
         if gray is None:
             gray = _raw_demosaic(path, raw, file_size, config)
             decoded_from = "raw-demosaic"
-    return _finish(path, gray, decoded_from, full_size, config)
+    return _finish(path, gray, decoded_from, full_size, config, xmp.read_exif(path))
 
 
 @contextlib.contextmanager
@@ -412,13 +442,14 @@ def _exif_number(exif: Exif, *keys: str) -> float | None:
             value = value[0] if value else None
         if not value or not value.split():
             continue
-        number = _parse_number(value.split()[0])
+        number = parse_number(value.split()[0])
         if number is not None and number > 0:
             return number
     return None
 
 
-def _parse_number(text: str) -> float | None:
+def parse_number(text: str) -> float | None:
+    """An EXIF number as exiv2 prints it ("1/250", "-2/3", "5.6"); None when it is none."""
     numerator, _, denominator = text.partition("/")
     try:
         value = float(numerator) / float(denominator) if denominator else float(numerator)
@@ -454,13 +485,13 @@ def _oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
 
 
 def _finish(path: Path, gray: np.ndarray, decoded_from: str, full_size: tuple[int, int],
-            config: DecodeConfig) -> DecodedPhoto:
+            config: DecodeConfig, exif: Exif) -> DecodedPhoto:
     gray = fit(gray, config.working_long_side)
     problem = _garbage(gray)
     if problem:
         raise DecodeError(path, f"decodes to garbage ({problem})")
     log.debug("%s: decoded from %s, %dx%d at %dx%d", path, decoded_from, *full_size, gray.shape[1], gray.shape[0])
-    return DecodedPhoto(path=path, gray=gray, decoded_from=decoded_from, full_size=full_size)
+    return DecodedPhoto(path=path, gray=gray, decoded_from=decoded_from, full_size=full_size, exif=exif)
 
 
 def fit(image: np.ndarray, long_side: int) -> np.ndarray:

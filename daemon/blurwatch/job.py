@@ -10,6 +10,13 @@ there and outcomes back) or here, one after the other, with :func:`run_sequentia
 A photo that cannot be decoded, or whose sidecar cannot be merged into, is a one-line
 error naming it in :attr:`Outcome.errors`; the other photo of a pair still gets its
 verdict. Anything else raised is a bug.
+
+The job also notes how its photo was taken (:class:`blurwatch.capture.Capture`: camera,
+time, exposure settings, a likeness hash of the image it decoded), which the burst stage
+(:mod:`blurwatch.burst_stage`) groups once it has seen the frames around it. The verdict
+written here keeps whatever burst or bracket the sidecar already records
+(:func:`blurwatch.sidecar.write_verdict`), so scoring a photo again changes nothing
+the stage would only have to put back.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blurwatch import decoding, pipeline, sidecar
+from blurwatch import capture, decoding, pipeline, sidecar
+from blurwatch.bursts import Membership
+from blurwatch.capture import Capture
 from blurwatch.config import Config
 from blurwatch.errors import DecodeError, PhotoError, SidecarError
 from blurwatch.pipeline import PhotoResult
@@ -46,7 +55,9 @@ class Outcome:
     result: PhotoResult | None
     sidecars: tuple[Path, ...] = ()  # sidecars that now hold the verdict
     errors: Mapping[Path, str] = field(default_factory=dict)  # photo -> one line naming the file that failed
-    timings: Mapping[str, float] = field(default_factory=dict)  # seconds spent to "decode", "score", "write"
+    timings: Mapping[str, float] = field(default_factory=dict)  # seconds to "decode", "score", "group", "write"
+    capture: Capture | None = None  # how the judged photo was taken, for the burst stage
+    group: Membership | None = None  # the burst or bracket its sidecar records (kept by this write)
 
     @classmethod
     def failed(cls, job: Job, error: str, timings: Mapping[str, float] | None = None) -> Outcome:
@@ -63,18 +74,18 @@ def run_job(job: Job, config: Config, model: SharpnessModel) -> Outcome:
     Pure apart from the sidecar writes (none with ``dry_run``). A sidecar that cannot be
     merged into is reported for that photo, and the other photos are still written.
     """
-    timings = {"decode": 0.0, "score": 0.0, "write": 0.0}
+    timings = {"decode": 0.0, "score": 0.0, "group": 0.0, "write": 0.0}
     try:
-        result = _judge_first_decodable(job, config, model, timings)
+        result, taken = _judge_first_decodable(job, config, model, timings)
     except PhotoError as exc:
         return Outcome.failed(job, str(exc), timings)
     if job.dry_run:
-        return Outcome(job, result, timings=timings)
+        return Outcome(job, result, timings=timings, capture=taken)
     started = time.perf_counter()
-    written, errors = _write(job, result, config)
+    written, errors, group = _write(job, result, config)
     timings["write"] = time.perf_counter() - started
     log.debug("%s: %s %s", job.photos[0], result.verdict.decision, ",".join(result.verdict.reasons))
-    return Outcome(job, result, tuple(written), errors, timings)
+    return Outcome(job, result, tuple(written), errors, timings, taken, group)
 
 
 def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -> Iterator[Outcome]:
@@ -88,8 +99,8 @@ def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -
 
 
 def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel,
-                           timings: dict[str, float]) -> PhotoResult:
-    """Decode the photos in order until one works, then judge it (each stage timed)."""
+                           timings: dict[str, float]) -> tuple[PhotoResult, Capture]:
+    """Decode the photos in order until one works, then judge it and note how it was taken (each stage timed)."""
     for index, photo in enumerate(job.photos):
         started = time.perf_counter()
         try:
@@ -104,19 +115,37 @@ def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel,
         started = time.perf_counter()
         result = pipeline.judge(decoded, config, model)
         timings["score"] = time.perf_counter() - started
-        return result
+        started = time.perf_counter()
+        taken = capture.capture(decoded.exif, _mtime(photo), decoded.gray)
+        timings["group"] = time.perf_counter() - started
+        return result, taken
     raise ValueError("a job needs at least one photo")
 
 
-def _write(job: Job, result: PhotoResult, config: Config) -> tuple[list[Path], dict[Path, str]]:
-    """The verdict into every photo's sidecars: those written, and an error line per photo that failed."""
+def _mtime(photo: Path) -> float:
+    """The file's mtime: the capture time of a photo without EXIF (0 if it vanished since decoding)."""
+    try:
+        return photo.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _write(job: Job, result: PhotoResult,
+           config: Config) -> tuple[list[Path], dict[Path, str], Membership | None]:
+    """The verdict into every photo's sidecars, each keeping the group it records.
+
+    Returns the sidecars written, an error line per photo that failed, and the group the
+    first photo's sidecar records.
+    """
     written: list[Path] = []
     errors: dict[Path, str] = {}
+    groups: list[Membership | None] = []
     for photo in job.photos:
         try:
-            paths = sidecar.write_verdict(photo, result, config.sidecar, job.force, done=written)
+            merged = sidecar.merge_verdict(photo, result, config.sidecar, job.force, done=written, burst=config.burst)
         except SidecarError as exc:  # it names the sidecar; the line must start with the photo
             errors[photo] = str(exc) if exc.path == photo else f"{photo}: {exc}"
             continue
-        written.extend(p for p in paths if p not in written)
-    return written, errors
+        groups.append(merged.group)
+        written.extend(p for p in merged.sidecars if p not in written)
+    return written, errors, groups[0] if groups else None

@@ -13,6 +13,13 @@ What a verdict writes (everything else in an existing sidecar is kept as it was)
   ``ModelVersion``, ``DecodedFrom``, ``Photo`` (the file name the verdict is about) and
   ``Scored`` (ISO 8601, changes only when something else does, so the darktable plugin
   can spot changed verdicts).
+- For a frame of a burst (:mod:`blurwatch.bursts`): ``Burst`` (the group's id, the same
+  in every frame of it), ``BurstSize``, ``BurstBest`` ``True`` on the pick only, and the
+  tag ``blurwatch|burst``; for a bracket frame ``Bracket``, ``BracketSize``,
+  ``BracketBest`` (the base exposure) and ``blurwatch|bracket``. The verdict written is
+  the one after the group rule (:func:`blurwatch.bursts.decide`). Scoring a photo again
+  keeps the group its sidecar records (the burst stage alone changes groups), so a
+  re-run with nothing new changes no byte.
 
 Ownership: for each of Rating, Label and PickLabel blurwatch records the value it wrote
 (``WroteRating``...) and the value it replaced (``PriorRating``...). A value that differs
@@ -38,9 +45,11 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
-from blurwatch import files, xmp
-from blurwatch.config import SidecarConfig
+from blurwatch import bursts, files, xmp
+from blurwatch.bursts import Membership
+from blurwatch.config import BurstConfig, SidecarConfig
 from blurwatch.errors import FileError, SidecarError
 from blurwatch.pipeline import PhotoResult
 from blurwatch.verdict import Verdict
@@ -78,6 +87,18 @@ REASONS_KEY = _key("Reasons")
 PHOTO_KEY = _key("Photo")
 SCORED_KEY = _key("Scored")
 
+# The group a verdict is written with: a membership, None (in no group), or STORED: the
+# one the sidecar records already (what the per-photo job writes with).
+Stored = Literal["stored"]
+STORED: Stored = "stored"
+GroupChoice = Membership | None | Stored
+
+
+def _group_keys(kind: str) -> tuple[str, str, str]:
+    """(id, size, best) keys of a group kind: ``Burst``, ``BurstSize``, ``BurstBest``."""
+    name = kind.capitalize()
+    return _key(name), _key(f"{name}Size"), _key(f"{name}Best")
+
 
 @dataclass(frozen=True)
 class StoredVerdict:
@@ -96,6 +117,15 @@ class StoredVerdict:
     rating: int | None  # the xmp:Rating now in the sidecar (whoever wrote it)
     rating_is_manual: bool  # the current rating was not written by blurwatch
     scored: str = ""  # when blurwatch last changed this verdict (ISO 8601)
+    group: Membership | None = None  # the burst or bracket it belongs to
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What a verdict write left: the sidecars that hold it, and the group they record."""
+
+    sidecars: list[Path]
+    group: Membership | None
 
 
 def sidecar_paths(photo: Path, naming: str) -> list[Path]:
@@ -112,20 +142,33 @@ def sidecar_paths(photo: Path, naming: str) -> list[Path]:
 
 
 def write_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force: bool = False,
-                  done: Collection[Path] = ()) -> list[Path]:
+                  done: Collection[Path] = (), *, group: GroupChoice = STORED,
+                  burst: BurstConfig | None = None) -> list[Path]:
     """Merge ``result`` into the photo's sidecars; return the sidecars that now hold it.
 
     ``done`` are sidecars this same result was just written to: the Adobe-named
     ``IMG_1.xmp`` that a RAW+JPEG pair shares gets the pair's one verdict once. A
-    sidecar already holding this verdict is left byte-for-byte as it is. Raises
-    :class:`SidecarError` (naming the sidecar) when one cannot be merged into safely.
+    sidecar already holding this verdict is left byte-for-byte as it is. ``group`` is
+    the burst or bracket to record, by default the one recorded already; the verdict
+    written is ``result``'s after that group's rule (``burst``, default settings when
+    None). Raises :class:`SidecarError` (naming the sidecar) when one cannot be merged
+    into safely.
     """
+    return merge_verdict(photo, result, config, force, done, group=group, burst=burst).sidecars
+
+
+def merge_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force: bool = False,
+                  done: Collection[Path] = (), *, group: GroupChoice = STORED,
+                  burst: BurstConfig | None = None) -> Merged:
+    """:func:`write_verdict`, also telling which group the sidecars now record."""
     override = force or config.overwrite_manual_rating
+    recorded: list[Membership | None] = []
     for sidecar in sidecar_paths(photo, config.naming):
         if sidecar not in done:
             with _as_sidecar_errors():
-                _merge(sidecar, photo, result, override)
-    return sidecar_paths(photo, config.naming)
+                recorded.append(_merge(sidecar, photo, result, override, group, burst or BurstConfig(), config))
+    kept = recorded[0] if recorded else (group if group != STORED else None)
+    return Merged(sidecar_paths(photo, config.naming), kept)
 
 
 def read_verdict(photo: Path, naming: str = "darktable") -> StoredVerdict | None:
@@ -174,10 +217,13 @@ def _read(sidecar: Path) -> xmp.Sidecar:
         return xmp.read(sidecar)
 
 
-def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> None:
-    """Write ``result`` into one sidecar unless it already holds exactly that."""
+def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool, group: GroupChoice,
+           burst: BurstConfig, config: SidecarConfig) -> Membership | None:
+    """Write ``result`` (after its group's rule) into one sidecar unless it holds exactly that; the group kept."""
     loaded = xmp.read(sidecar)
-    changes = _plan(sidecar, loaded.fields, photo, result, override)
+    membership = _stored_group(loaded.fields) if group == STORED else group
+    decided = bursts.decide(result, membership, burst, config)
+    changes = _plan(sidecar, loaded.fields, photo, decided, override, membership)
     other = _shared_with(sidecar, photo, loaded.fields)
     if other is not None:
         del changes[PHOTO_KEY]
@@ -186,10 +232,11 @@ def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> N
                                         "sidecar; use darktable naming to keep their verdicts apart")
     if not changes:
         log.debug("%s: already holds this verdict, left unchanged", sidecar)
-        return
+        return membership
     changes[SCORED_KEY] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     files.replace_unchanged(loaded.file, xmp.merge(loaded, changes))
-    log.debug("%s: wrote verdict %s", sidecar, result.verdict.decision)
+    log.debug("%s: wrote verdict %s", sidecar, decided.verdict.decision)
+    return membership
 
 
 def _shared_with(sidecar: Path, photo: Path, fields: Mapping[str, Value]) -> str | None:
@@ -226,6 +273,7 @@ def _stored(sidecar: Path, fields: Mapping[str, Value]) -> StoredVerdict:
             rating=rating,
             rating_is_manual=rating is not None and fields.get(RATING) != fields.get(_marker("Wrote", RATING)),
             scored=_text(fields.get(SCORED_KEY)),
+            group=_stored_group(fields),
         )
     except ValueError as exc:
         raise SidecarError(sidecar, f"has a blurwatch score that is not a number: {exc}") from exc
@@ -234,13 +282,36 @@ def _stored(sidecar: Path, fields: Mapping[str, Value]) -> StoredVerdict:
 # --- deciding what to change -------------------------------------------------------
 
 
+def _stored_group(fields: Mapping[str, Value]) -> Membership | None:
+    """The burst or bracket a sidecar records (a broken record counts as none)."""
+    for kind in bursts.KINDS:
+        id_key, size_key, best_key = _group_keys(kind)
+        group_id, size = _text(fields.get(id_key)), _text(fields.get(size_key))
+        if group_id and size.isdigit():
+            return Membership(kind, group_id, int(size), fields.get(best_key) == "True")
+    return None
+
+
 def _plan(sidecar: Path, fields: Mapping[str, Value], photo: Path, result: PhotoResult,
-          override: bool) -> dict[str, Value | None]:
+          override: bool, group: Membership | None) -> dict[str, Value | None]:
     """The keys whose values must change (None = remove the key); empty when none."""
     wanted = _verdict_fields(photo, result)
+    wanted.update(_group_fields(group))
     wanted.update(_owned_fields(sidecar, fields, result, override))
-    wanted.update(_tag_fields(fields, result.verdict))
+    wanted.update(_tag_fields(fields, result.verdict, group))
     return {key: value for key, value in wanted.items() if not _same(fields.get(key), value)}
+
+
+def _group_fields(group: Membership | None) -> dict[str, Value | None]:
+    """Every group key: this group's values, None (removed) for the others."""
+    wanted: dict[str, Value | None] = {}
+    for kind in bursts.KINDS:
+        id_key, size_key, best_key = _group_keys(kind)
+        ours = group is not None and group.kind == kind
+        wanted[id_key] = group.id if group is not None and ours else None
+        wanted[size_key] = str(group.size) if group is not None and ours else None
+        wanted[best_key] = "True" if group is not None and ours and group.best else None
+    return wanted
 
 
 def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Value | None]:
@@ -310,7 +381,7 @@ def _decide_owned(current: str | None, wrote: str | None, prior: str | None, wan
     return want, want, current if manual else prior
 
 
-def _tag_fields(fields: Mapping[str, Value], verdict: Verdict) -> dict[str, Value | None]:
+def _tag_fields(fields: Mapping[str, Value], verdict: Verdict, group: Membership | None) -> dict[str, Value | None]:
     """Both keyword bags: the user's keywords kept, blurwatch's replaced by this verdict's.
 
     darktable reads only ``lr:hierarchicalSubject`` when it is there, so a newly created
@@ -318,7 +389,7 @@ def _tag_fields(fields: Mapping[str, Value], verdict: Verdict) -> dict[str, Valu
     of a hierarchical tag into ``dc:subject`` (``blurwatch``, ``blurry``); the parts of a
     tag blurwatch withdraws go with it, unless another tag still has them.
     """
-    ours = _verdict_tags(verdict)
+    ours = _verdict_tags(verdict, group)
     hierarchy = _as_list(fields.get(HIERARCHY))
     withdrawn = _parts(tag for tag in hierarchy if tag.startswith(TAG_PREFIX) and tag not in ours)
     stale = withdrawn - _parts(_without_ours(hierarchy) + ours)
@@ -332,11 +403,13 @@ def _parts(tags: Iterable[str]) -> set[str]:
     return {part for tag in tags for part in tag.split("|")}
 
 
-def _verdict_tags(verdict: Verdict) -> list[str]:
+def _verdict_tags(verdict: Verdict, group: Membership | None) -> list[str]:
     tags = [f"{TAG_PREFIX}review"] if verdict.decision == "review" else []
     if verdict.decision != "keep":
         tags += [f"{TAG_PREFIX}{reason}" for reason in verdict.reasons]
-    return tags
+    if group is not None:
+        tags.append(f"{TAG_PREFIX}{group.kind}")
+    return list(dict.fromkeys(tags))
 
 
 def _without_ours(value: Value | None) -> list[str]:

@@ -132,6 +132,20 @@ def read_exif(path: Path, data: bytes | None = None) -> Exif:
             return {}
 
 
+def read_packet(path: Path, packet: bytes) -> dict[str, Value]:
+    """The properties of an XMP packet embedded in a photo; empty when exiv2 cannot read it.
+
+    Checked like a sidecar first (no DTD, sane size). Only for facts that are nice to
+    have (a phone's burst id): a broken packet is logged and read as empty.
+    """
+    try:
+        check_packet(path, packet)
+        return _fields(path, packet)
+    except FileError as exc:
+        log.debug("%s: embedded XMP unreadable (%s); going on without it", path, exc.reason)
+        return {}
+
+
 def check_packet(path: Path, data: bytes) -> None:
     """Let exiv2 see only well-formed XMP of sane size: no DTD (no entity expansion, no XXE).
 

@@ -1,9 +1,12 @@
 """``blurwatch --once PATH...``: score every photo under the paths, write sidecars, exit.
 
 Photos are scored in worker processes (:func:`blurwatch.commands.jobs.run_jobs`), so a
-file that crashes the RAW decoder costs that file only. With ``--json`` every photo gets one JSON object
-on stdout (both photos of a RAW+JPEG pair); the summary goes to stderr. Exit status 0
-when every photo was processed, 1 when some failed (they are listed at the end).
+file that crashes the RAW decoder costs that file only. When every photo is done, the
+burst stage (:mod:`blurwatch.burst_stage`) groups bursts and brackets and writes what
+that changes. With ``--json`` every photo then gets one JSON object on stdout (both
+photos of a RAW+JPEG pair), with ``"burst"`` or ``"bracket"`` (``{"id", "best",
+"size"}``) for a frame of one; the summary goes to stderr. Exit status 0 when every
+photo was processed, 1 when some failed (they are listed at the end).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from blurwatch import discovery, sidecar
+from blurwatch import burst_stage, discovery, sidecar
 from blurwatch.commands.jobs import positive_int, run_jobs
 from blurwatch.config import Config
 from blurwatch.job import Job, Outcome
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     summary = RunSummary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run)
     for error in errors:
         summary.fail(error)
-    for outcome in run_jobs(jobs, config, workers, progress):
+    for outcome in burst_stage.finish(list(run_jobs(jobs, config, workers, progress)), config):
         summary.add(outcome)
         if args.json:
             for record in photo_records(outcome, config):
@@ -79,6 +82,8 @@ def photo_records(outcome: Outcome, config: Config) -> list[dict[str, Any]]:
         record["path"] = str(photo)
         record["sidecar"] = [str(p) for p in outcome.sidecars if p in _sidecars_of(photo, outcome, config)]
         record["timings"] = {stage: round(seconds, 4) for stage, seconds in outcome.timings.items()}
+        if outcome.group is not None:
+            record[outcome.group.kind] = outcome.group.to_json()
         records.append(record)
     return records
 
@@ -103,6 +108,7 @@ class RunSummary:
     dry_run: bool = False
     decisions: collections.Counter[str] = field(default_factory=collections.Counter)
     reasons: collections.Counter[str] = field(default_factory=collections.Counter)
+    groups: dict[str, set[str]] = field(default_factory=lambda: collections.defaultdict(set))  # kind -> ids
     failures: list[str] = field(default_factory=list)
     photos: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -118,6 +124,8 @@ class RunSummary:
             self.decisions[outcome.result.verdict.decision] += 1
             if outcome.result.verdict.decision == "reject":
                 self.reasons.update(outcome.result.verdict.reasons)
+        if outcome.group is not None:
+            self.groups[outcome.group.kind].add(outcome.group.id)
 
     def fail(self, line: str) -> None:
         """Count a failure once (both photos of a pair that cannot be decoded share one line)."""
@@ -137,6 +145,10 @@ class RunSummary:
             for decision in ("keep", "review", "reject"):
                 print(f"  {decision:<8}{self.decisions[decision]:>6}{self._why(decision)}", file=stream)
             print(f"  {'failed':<8}{len(self.failures):>6}", file=stream)
+            if self.groups:
+                found = ", ".join(f"{len(ids)} {kind}{'s' if len(ids) != 1 else ''}"
+                                  for kind, ids in sorted(self.groups.items()))
+                print(f"  grouped {found}", file=stream)
         for failure in self.failures:
             print(f"    {failure}" if not quiet else f"blurwatch: {failure}", file=stream)
 

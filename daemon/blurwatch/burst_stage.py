@@ -1,0 +1,111 @@
+"""The burst stage: after the per-photo jobs, group their frames and write what the groups decide.
+
+A second stage over the outcomes of a run, sequential or pooled alike: ``--once`` runs
+it when every job is done, the daemon (:mod:`blurwatch.burst_tracker`) once a camera
+has been quiet. Grouping itself is :func:`blurwatch.bursts.group`, pure; this module
+is the edge that applies its decisions: each frame whose group changed gets its sidecars
+merged again (atomically, through :mod:`blurwatch.sidecar`, with its own per-photo
+verdict and the new group), and nothing else is touched, so a run that finds the groups
+its sidecars record already writes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from blurwatch import bursts, sidecar
+from blurwatch.bursts import Group, Membership
+from blurwatch.capture import Capture
+from blurwatch.config import Config
+from blurwatch.errors import SidecarError
+from blurwatch.job import Job, Outcome
+from blurwatch.pipeline import PhotoResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Shot:
+    """A judged job as the stage needs it: its own verdict, how it was taken, the group its sidecar records."""
+
+    job: Job
+    result: PhotoResult  # the per-photo verdict, before any group rule
+    capture: Capture
+    recorded: Membership | None
+
+    @property
+    def photo(self) -> Path:
+        return self.job.photos[0]
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Shot | None:
+        """The outcome's shot, None when nothing was judged."""
+        if outcome.result is None or outcome.capture is None:
+            return None
+        return cls(outcome.job, outcome.result, outcome.capture, outcome.group)
+
+    def frame(self) -> bursts.Frame:
+        return bursts.Frame.of(self.photo, self.result, self.capture)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One shot after the stage: its group, its verdict after the group rule, the photos that failed."""
+
+    shot: Shot
+    group: Membership | None
+    result: PhotoResult
+    errors: dict[Path, str]
+
+
+def group(shots: Iterable[Shot], config: Config) -> list[Group]:
+    """The bursts and brackets among ``shots`` (none when ``burst.enabled`` is off)."""
+    if not config.burst.enabled:
+        return []
+    return bursts.group((shot.frame() for shot in shots), config.burst)
+
+
+def apply(shots: Sequence[Shot], groups: Iterable[Group], config: Config) -> list[Applied]:
+    """Write each shot whose group is not the one its sidecar records; every shot's final verdict."""
+    members = bursts.memberships(groups)
+    applied = []
+    for shot in shots:
+        decided = members.get(shot.photo)
+        errors = _write(shot, decided, config) if decided != shot.recorded and not shot.job.dry_run else {}
+        result = bursts.decide(shot.result, decided, config.burst, config.sidecar)
+        applied.append(Applied(shot, decided, result, errors))
+    return applied
+
+
+def finish(outcomes: Sequence[Outcome], config: Config) -> list[Outcome]:
+    """``--once``'s end: the outcomes with their groups decided and written, verdicts as written."""
+    shots = [shot for outcome in outcomes if (shot := Shot.of(outcome)) is not None]
+    done = {a.shot.photo: a for a in apply(shots, group(shots, config), config)}
+    return [_updated(outcome, done.get(outcome.job.photos[0])) for outcome in outcomes]
+
+
+def _updated(outcome: Outcome, applied: Applied | None) -> Outcome:
+    if applied is None:
+        return outcome
+    return dataclasses.replace(outcome, result=applied.result, group=applied.group,
+                               errors={**outcome.errors, **applied.errors})
+
+
+def _write(shot: Shot, decided: Membership | None, config: Config) -> dict[Path, str]:
+    """Merge the shot's verdict with its new group into each of its photos' sidecars; errors by photo."""
+    written: list[Path] = []
+    errors: dict[Path, str] = {}
+    for photo in shot.job.photos:
+        try:
+            written += sidecar.write_verdict(photo, shot.result, config.sidecar, shot.job.force, done=written,
+                                             group=decided, burst=config.burst)
+        except SidecarError as exc:
+            errors[photo] = str(exc) if exc.path == photo else f"{photo}: {exc}"
+            log.info("%s", errors[photo])
+    what = f"{decided.kind} {decided.id}{' (best)' if decided.best else ''}" if decided else "no group"
+    log.debug("%s: now %s", shot.photo, what)
+    return errors
