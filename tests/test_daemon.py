@@ -31,6 +31,7 @@ from blurwatch import sidecar
 from blurwatch.sharpness import default_model_dir
 from blurwatch.state import DB_NAME
 from conftest import ROOT, SHARED_DATA, requires_program, requires_shared
+from helpers import shoots
 
 requires_model = pytest.mark.skipif(
     not (default_model_dir() / "sharpness.json").is_file(), reason="the shipped sharpness model is not built yet"
@@ -506,3 +507,69 @@ def _rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+# ---------------------------------------------------------------- bursts
+
+
+def _groups(folder: Path) -> dict[frozenset[str], tuple[str, str]]:
+    """The groups the sidecars record: frame names -> (kind, the best frame's name)."""
+    members: dict[str, list[tuple[str, bool]]] = {}
+    kinds: dict[str, str] = {}
+    for photo in folder.glob("*.jpg"):
+        stored = sidecar.read_verdict(photo)
+        if stored is not None and stored.group is not None:
+            members.setdefault(stored.group.id, []).append((photo.name, stored.group.best))
+            kinds[stored.group.id] = stored.group.kind
+    return {frozenset(name for name, _ in frames): (kinds[group_id], next((n for n, best in frames if best), ""))
+            for group_id, frames in members.items()}
+
+
+def _wait_groups(folder: Path, want: object, daemon: Daemon, timeout: float = WAIT, key=dict) -> None:
+    """Wait until the sidecars record ``want`` (``key=set``: only which frames group together)."""
+    deadline = time.monotonic() + timeout
+    while (found := key(_groups(folder))) != want:
+        assert daemon.proc.poll() is None, f"daemon exited:\n{daemon.log}"
+        assert time.monotonic() < deadline, f"groups {found} never became {want}\n{daemon.log}"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_frames_copied_in_one_by_one_give_the_groups_of_once_across_a_late_frame_and_a_restart(
+        tmp_path: Path, daemons) -> None:
+    card = tmp_path / "card"
+    made = shoots.shoot(card, SHARED_DATA, long_side=800)
+    reference = tmp_path / "once"
+    shutil.copytree(card, reference)
+    assert subprocess.run([sys.executable, "-m", "blurwatch", "--once", str(reference)], capture_output=True,
+                          timeout=WAIT).returncode == 0
+    want = _groups(reference)
+    assert sorted(kind for kind, _ in want.values()) == ["bracket", "burst", "burst"]
+
+    folder, state = tmp_path / "photos", tmp_path / "state"
+    folder.mkdir()
+    config = write_config(tmp_path / "cfg.yaml", state)
+    config.write_text(config.read_text() + "burst:\n  quiet_seconds: 1.0\n")
+    late_pick = made.bursts["B"][1]  # the sharp frame of B arrives after B was decided without it
+    after_restart = made.bursts["A"][0][-1]  # and a frame of A only once the daemon started again
+    first = [p for p in sorted(card.glob("*.jpg")) if p not in (late_pick, after_restart)]
+    random.Random(15).shuffle(first)
+
+    daemon = daemons(folder, config, tmp_path / "run1.log")
+    daemon.wait_for(r"watching 1 folder")
+    for photo in first:
+        shutil.copyfile(photo, folder / photo.name)
+        time.sleep(0.15)
+    held = {late_pick.name, after_restart.name}
+    _wait_groups(folder, {frames - held for frames in want}, daemon, key=set)
+    assert late_pick.name not in {best for _, best in _groups(folder).values()}
+    shutil.copyfile(late_pick, folder / late_pick.name)  # B reopens: its pick moves to the late frame
+    _wait_groups(folder, {frames - {after_restart.name}: best for frames, best in want.items()}, daemon)
+    assert daemon.stop() == 0
+
+    shutil.copyfile(after_restart, folder / after_restart.name)
+    daemon = daemons(folder, config, tmp_path / "run2.log")
+    _wait_groups(folder, want, daemon)
+    assert daemon.stop() == 0
+    for photo in reference.glob("*.jpg"):
+        assert sidecar.read_verdict(folder / photo.name).verdict == sidecar.read_verdict(photo).verdict, photo.name

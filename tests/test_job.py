@@ -40,7 +40,7 @@ def test_a_dry_run_judges_and_writes_nothing(tmp_path: Path, model: SharpnessMod
     outcome = run_job(Job((photo,), dry_run=True), Config(), model)
     assert outcome.result is not None and outcome.result.path == photo
     assert outcome.errors == {} and outcome.sidecars == ()
-    assert set(outcome.timings) == {"decode", "score", "write"} and outcome.timings["decode"] > 0
+    assert set(outcome.timings) == {"decode", "score", "group", "write"} and outcome.timings["decode"] > 0
     assert sorted(tmp_path.iterdir()) == [photo]
 
 

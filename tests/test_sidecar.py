@@ -22,6 +22,7 @@ import pyexiv2
 import pytest
 
 from blurwatch import sidecar, xmp
+from blurwatch.bursts import Membership
 from blurwatch.config import SidecarConfig
 from blurwatch.errors import SidecarError
 from blurwatch.pipeline import PhotoResult
@@ -730,3 +731,63 @@ def test_darktable_imports_the_verdict_and_keeps_it_when_it_rewrites_the_sidecar
     assert "Xmp.darktable.xmp_version" in properties(photo.with_name(photo.name + ".xmp"))
     stored = sidecar.read_verdict(photo)
     assert stored is not None and stored.verdict == "reject" and stored.rating == -1 and not stored.rating_is_manual
+
+
+# ---------------------------------------------------------------- bursts and brackets
+
+OTHER_FRAME = Membership("burst", "IMG_0001-1a2b3c4d", 5, best=False)
+
+
+def _fields(path: Path) -> dict:
+    return xmp.read(path).fields
+
+
+def test_a_burst_frame_records_its_group_and_the_verdict_after_the_group_rule(tmp_path: Path) -> None:
+    photo = tmp_path / "IMG_0002.jpg"
+    [path] = sidecar.write_verdict(photo, result("keep", rating=None), SidecarConfig(), group=OTHER_FRAME)
+
+    fields = _fields(path)
+    assert (fields["Xmp.blurwatch.Burst"], fields["Xmp.blurwatch.BurstSize"]) == ("IMG_0001-1a2b3c4d", "5")
+    assert "Xmp.blurwatch.BurstBest" not in fields
+    assert (fields["Xmp.blurwatch.Verdict"], fields["Xmp.blurwatch.Reasons"]) == ("review", ["burst"])
+    assert sorted(fields["Xmp.lr.hierarchicalSubject"]) == ["blurwatch|burst", "blurwatch|review"]
+    assert sidecar.read_verdict(photo).group == OTHER_FRAME
+
+    best = dataclasses.replace(OTHER_FRAME, best=True)
+    sidecar.write_verdict(photo, result("keep", rating=None), SidecarConfig(), group=best)
+    fields = _fields(path)
+    assert (fields["Xmp.blurwatch.BurstBest"], fields["Xmp.blurwatch.Verdict"]) == ("True", "keep")
+    assert fields["Xmp.lr.hierarchicalSubject"] == ["blurwatch|burst"]
+
+
+def test_scoring_again_keeps_the_recorded_group_and_changes_no_byte(tmp_path: Path) -> None:
+    photo = tmp_path / "IMG_0002.jpg"
+    [path] = sidecar.write_verdict(photo, result("keep", rating=None), SidecarConfig(), group=OTHER_FRAME)
+    before = path.read_bytes()
+
+    merged = sidecar.merge_verdict(photo, result("keep", rating=None), SidecarConfig())  # the per-photo job's write
+
+    assert path.read_bytes() == before
+    assert merged.group == OTHER_FRAME
+
+
+def test_a_frame_that_left_its_group_gets_its_own_verdict_back(tmp_path: Path) -> None:
+    photo = tmp_path / "IMG_0002.jpg"
+    [path] = sidecar.write_verdict(photo, result("keep", rating=None), SidecarConfig(), group=OTHER_FRAME)
+
+    sidecar.write_verdict(photo, result("keep", rating=None), SidecarConfig(), group=None)
+
+    fields = _fields(path)
+    assert not [key for key in fields if key.startswith(("Xmp.blurwatch.Burst", "Xmp.blurwatch.Bracket"))]
+    assert fields["Xmp.blurwatch.Verdict"] == "keep" and "Xmp.lr.hierarchicalSubject" not in fields
+    assert "burst" not in fields.get("Xmp.dc.subject", [])
+
+
+def test_a_dark_bracket_frame_is_written_as_kept(tmp_path: Path) -> None:
+    photo = tmp_path / "IMG_0003.jpg"
+    dark = result("reject", ("dark",), score=0.95)
+    [path] = sidecar.write_verdict(photo, dark, SidecarConfig(), group=Membership("bracket", "IMG_0003-ff", 3, False))
+
+    fields = _fields(path)
+    assert (fields["Xmp.blurwatch.Bracket"], fields["Xmp.blurwatch.Verdict"]) == ("IMG_0003-ff", "keep")
+    assert "Xmp.xmp.Rating" not in fields and fields["Xmp.lr.hierarchicalSubject"] == ["blurwatch|bracket"]

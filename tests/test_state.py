@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from blurwatch.state import DB_NAME, DaemonStatus, Stamp, StateDB
+from blurwatch.bursts import Membership
+from blurwatch.capture import Capture
+from blurwatch.state import DB_NAME, SCHEMA_VERSION, DaemonStatus, Stamp, StateDB
 
 
 @pytest.fixture
@@ -114,3 +117,32 @@ def test_stamp_of_a_missing_file_or_a_folder_is_none(tmp_path: Path) -> None:
     photo.write_bytes(b"1234")
     stamp = Stamp.of(photo)
     assert stamp is not None and stamp.size == 4 and stamp.mtime_ns == photo.stat().st_mtime_ns
+
+
+V1_SCHEMA = """
+CREATE TABLE photos (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    model_version TEXT NOT NULL, verdict TEXT, reasons TEXT NOT NULL DEFAULT '', error TEXT, seconds REAL,
+    done_at REAL NOT NULL);
+CREATE TABLE daemon (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, phase TEXT NOT NULL,
+    started_at REAL NOT NULL, heartbeat REAL NOT NULL, waiting INTEGER NOT NULL, in_queue INTEGER NOT NULL,
+    folders TEXT NOT NULL, observer TEXT NOT NULL, model_version TEXT NOT NULL);
+INSERT INTO photos VALUES ('/p/IMG_1.jpg', 10, 20, 'm1', 'keep', '', NULL, 0.1, 1.0);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_database_gains_the_frames_table_and_keeps_its_rows(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / DB_NAME) as old:
+        old.executescript(V1_SCHEMA)
+
+    with StateDB.in_dir(tmp_path) as db:
+        assert db.is_done(Path("/p/IMG_1.jpg"), Stamp(10, 20), "m1")
+        taken = Capture("Canon R6 #1", 5.0, "exif", "00ff00ff00ff00ff")
+        group = Membership("burst", "IMG_1-abc", 3, True)
+        db.record_frame((Path("/p/IMG_1.jpg"), Path("/p/IMG_1.CR3")), taken, None)
+        assert [(f.photos, f.capture, f.group, f.open) for f in db.open_frames()] == [
+            ((Path("/p/IMG_1.jpg"), Path("/p/IMG_1.CR3")), taken, None, True)]
+        db.close_frames({Path("/p/IMG_1.jpg"): group})
+        assert db.open_frames() == [] and [f.group for f in db.frames_in_group("IMG_1-abc")] == [group]
+    with sqlite3.connect(tmp_path / DB_NAME) as reopened:
+        assert reopened.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2

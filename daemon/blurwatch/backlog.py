@@ -113,6 +113,22 @@ class Backlog:
             self._jobs[job] = {photo: settled[photo] for photo in group}
             self._busy.update(group)
 
+    def recall(self, photos: tuple[Path, ...], now: float) -> None:
+        """Judge a shot again although it is done: the burst stage needs its verdict (a restart lost it).
+
+        Nothing happens while one of its photos has a job in flight (that outcome will do),
+        and photos that are gone are left out.
+        """
+        if any(photo in self._busy for photo in photos):
+            return
+        stamps = {photo: stamp for photo in photos if (stamp := Stamp.of(photo)) is not None}
+        if not stamps:
+            return
+        job = Job(tuple(stamps))
+        self._queue.append(job)
+        self._jobs[job] = {photo: Settled(photo, stamp, now) for photo, stamp in stamps.items()}
+        self._busy.update(stamps)
+
     def hand_out(self, offer: Callable[[Job], bool]) -> None:
         """Offer the queued jobs in order until ``offer`` refuses one (the pool is full)."""
         while self._queue and offer(self._queue[0]):

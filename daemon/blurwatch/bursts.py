@@ -7,9 +7,12 @@ Pure functions over per-frame facts (:class:`Frame`: how it was taken, from
 **Grouping.** Frames are compared only within one folder, one camera (make, model and
 serial number) and one clock (EXIF time, or mtime for files without it). A frame joins
 an earlier one taken at most ``burst.gap_seconds`` before it when the two look alike
-(their likeness hashes differ in at most ``burst.likeness_bits`` of 64 bits), or when
+(their likeness hashes differ in at most ``burst.likeness_bits`` of 64 bits; the last
+:data:`LOOKBACK` frames are looked at, which bounds the work when thousands of files
+without EXIF share one mtime second), or when
 the camera says they are one run (the same Google ``BurstID``, consecutive Sony
-``SequenceImageNumber``); different ``BurstID`` never join. Frames so joined, directly
+``SequenceImageNumber``, both frames auto bracket: a +2 EV frame with blown highlights
+may look unlike its -2 EV twin); different ``BurstID`` never join. Frames so joined, directly
 or through others, are one group. Quick shots of different subjects and the frames of a
 panorama do not look alike, so they stay apart however close in time.
 
@@ -51,6 +54,7 @@ EXPOSURE_REASONS = frozenset({"dark", "overexposed"})
 SHARPNESS_TIE = 0.02  # sharpness scores this close count as equally sharp
 BIAS_STEP = 0.3  # EV: exposure compensation this far apart is a step (cameras step by 1/3 EV or more)
 EXPOSURE_STEP = 1.0  # EV: exposure settings this far apart within a run are a bracket, not metering drift
+LOOKBACK = 64  # frames a frame is compared with: 2 s of the fastest bursts, bounded for mass copies
 _EXPOSURE_KEY_STEP = 1 / 3  # EV: exposures rounded to this are "the same exposure" within a bracket
 
 
@@ -140,7 +144,7 @@ def _components(run: Sequence[Frame], config: BurstConfig) -> list[list[Frame]]:
 
     first = 0
     for j, frame in enumerate(run):
-        while frame.capture.taken - run[first].capture.taken > config.gap_seconds:
+        while frame.capture.taken - run[first].capture.taken > config.gap_seconds or j - first > LOOKBACK:
             first += 1
         for i in range(first, j):
             if _joined(run[i].capture, frame.capture, config):
@@ -156,6 +160,8 @@ def _joined(earlier: Capture, later: Capture, config: BurstConfig) -> bool:
         return earlier.burst_id == later.burst_id
     if earlier.sequence_number and later.sequence_number and later.sequence_number == earlier.sequence_number + 1:
         return True
+    if earlier.auto_bracket and later.auto_bracket:
+        return True  # one auto bracket, however its clipped frames look: cut apart by exposure later
     return capture.difference(earlier.likeness, later.likeness) <= config.likeness_bits
 
 

@@ -7,6 +7,10 @@ outcome means), hands its jobs to the :class:`~blurwatch.workers.WorkerPool` (wh
 bounded inbox keeps decoded images few; waiting photos are only paths) and logs what
 the backlog recorded.
 
+Each recorded outcome also goes to the :class:`~blurwatch.burst_tracker.BurstTracker`,
+which decides a camera's bursts once no frame of it arrived for ``burst.quiet_seconds``
+(asking the backlog to judge again the frames whose verdicts a restart lost).
+
 Signal handlers only write the signal number to a pipe (:class:`SignalPipe`):
 SIGTERM/SIGINT stop intake and give photos in progress ``watch.stop_grace_seconds``;
 SIGHUP reloads the configuration, rebuilds whatever the new one changes (the watcher,
@@ -30,6 +34,8 @@ from pathlib import Path
 
 from blurwatch import discovery, systemd
 from blurwatch.backlog import Backlog, Recorded
+from blurwatch.burst_stage import Applied
+from blurwatch.burst_tracker import BurstTracker
 from blurwatch.config import Config
 from blurwatch.errors import BlurwatchError, ConfigError, DaemonError
 from blurwatch.sharpness import SharpnessModel
@@ -149,6 +155,7 @@ class Daemon:
         self.model_version = SharpnessModel.load().version
         self.backlog = Backlog(state_folder.db, self.model_version, config.watch.quiet_seconds,
                                config.watch.settle_seconds)
+        self.bursts = BurstTracker(state_folder.db, config, time.monotonic())
         self.stopping = False
         self.started_at = time.time()
         self.scored = 0
@@ -189,6 +196,7 @@ class Daemon:
         self.backlog.hand_out(lambda job: self.pool.submit(job, timeout=0))
         self._collect(self.pool, now)
         self._log(self.backlog.release_holds(now))
+        self._log_groups(self.bursts.decide(now, lambda photos: self.backlog.recall(photos, now)))
         if now >= self.heartbeat_due:
             self._heartbeat(now)
         self.watchdog.tick(now, idle=not self.backlog.in_flight)
@@ -200,6 +208,8 @@ class Daemon:
         due = [self.heartbeat_due, now + IDLE_TICK]
         if (waiting := self.backlog.next_due()) is not None:
             due.append(waiting)
+        if (bursts_due := self.bursts.next_due()) is not None:
+            due.append(bursts_due)
         if self.watchdog.every:
             due.append(self.watchdog.due)
         return max(0.0, min(due) - now)
@@ -220,7 +230,10 @@ class Daemon:
 
     def _collect(self, pool: WorkerPool, now: float) -> None:
         while (outcome := pool.get(timeout=0)) is not None:
-            self._log(self.backlog.record(outcome, now))
+            recorded = self.backlog.record(outcome, now)
+            self._log(recorded)
+            if any(done.error is None for done in recorded):  # not voided: the photo did not change meanwhile
+                self.bursts.add(outcome, now)
             self.watchdog.progress = True
 
     def _log(self, recorded: list[Recorded]) -> None:
@@ -232,6 +245,12 @@ class Daemon:
             self.scored += 1
             reasons = f" ({', '.join(done.reasons)})" if done.reasons else ""
             log.info("%s: %s%s in %.2f s", done.photo, done.decision, reasons, done.seconds)
+
+    def _log_groups(self, applied: list[Applied]) -> None:
+        """The sidecars the burst stage could not rewrite (the groups themselves are logged as decided)."""
+        for done in applied:
+            for error in done.errors.values():
+                log.error("%s", error)
 
     # Signals, reloads, stopping.
 
@@ -271,13 +290,14 @@ class Daemon:
         now = time.monotonic()
         if new_state is not None:
             self.state_folder.close()
-            self.state_folder, self.backlog.state = new_state, new_state.db
+            self.state_folder, self.backlog.state, self.bursts.state = new_state, new_state.db, new_state.db
             log.info("%s: now keeping state in %s", config.source, new_state.path)
         if (default_jobs(config), config.watch.queue_size) != (default_jobs(self.config), old.queue_size):
             self._restart_pool(config, now)
         else:
             self.pool.reload(config)
         self.backlog.configure(config.watch.quiet_seconds, config.watch.settle_seconds)
+        self.bursts.config = config
         if new_watcher is not None:
             self.watcher.close()
             self.watcher = _start_watcher(new_watcher)

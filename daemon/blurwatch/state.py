@@ -5,6 +5,11 @@ counts as handled when its path, size, mtime and the model version match a row, 
 restart skips finished work and a changed file or a new model is scored again. Broken
 photos get a row too (with their error), which is how each is reported only once.
 
+The ``frames`` table keeps what the burst stage needs across restarts: each scored
+shot's capture facts, the group its sidecar records, and whether its camera's burst is
+still open (:mod:`blurwatch.burst_tracker`). Schema version 2 added it; a version 1
+database gains the table when opened.
+
 WAL mode with ``synchronous=NORMAL``: every row is committed before the daemon logs
 it, and a ``kill -9`` loses nothing committed. A database that SQLite cannot read is
 moved aside and rebuilt: losing the memory costs a re-scan, never the daemon.
@@ -17,13 +22,18 @@ import logging
 import sqlite3
 import stat
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from blurwatch.bursts import Membership
+from blurwatch.capture import Capture
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "state.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_MIGRATES_FROM = (0, 1)  # empty, or before the frames table: CREATE ... IF NOT EXISTS adds what is missing
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS photos (
@@ -50,6 +60,19 @@ CREATE TABLE IF NOT EXISTS daemon (
     observer TEXT NOT NULL,
     model_version TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS frames (
+    path TEXT PRIMARY KEY,           -- the shot's first photo
+    photos TEXT NOT NULL,            -- JSON list: every photo of the shot (a RAW+JPEG pair)
+    folder TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    clock TEXT NOT NULL,
+    taken REAL NOT NULL,
+    capture TEXT NOT NULL,           -- JSON of blurwatch.capture.Capture
+    grp TEXT,                        -- JSON of the membership its sidecar records; NULL for none
+    open INTEGER NOT NULL            -- 1 until its camera's burst is decided
+);
+CREATE INDEX IF NOT EXISTS frames_run ON frames (folder, camera, clock, taken);
+CREATE INDEX IF NOT EXISTS frames_open ON frames (open);
 """
 
 
@@ -85,6 +108,20 @@ class DaemonStatus:
     folders: tuple[str, ...]
     observer: str  # inotify / polling
     model_version: str
+
+
+@dataclass(frozen=True)
+class StoredFrame:
+    """A shot as the frames table keeps it."""
+
+    photos: tuple[Path, ...]
+    capture: Capture
+    group: Membership | None
+    open: bool
+
+    @property
+    def photo(self) -> Path:
+        return self.photos[0]
 
 
 @dataclass(frozen=True)
@@ -157,6 +194,42 @@ class StateDB:
                  error, seconds, time.time()),
             )
 
+    def record_frame(self, photos: tuple[Path, ...], capture: Capture, group: Membership | None) -> None:
+        """Remember a scored shot, its camera's burst open until :meth:`close_frames`."""
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                (str(photos[0]), json.dumps([str(p) for p in photos]), str(photos[0].parent), capture.camera,
+                 capture.clock, capture.taken, json.dumps(capture.to_json()), _group_json(group)),
+            )
+
+    def close_frames(self, groups: Mapping[Path, Membership | None]) -> None:
+        """The burst stage decided these shots: the groups their sidecars now record."""
+        with self._conn:
+            self._conn.executemany("UPDATE frames SET grp = ?, open = 0 WHERE path = ?",
+                                   [(_group_json(group), str(path)) for path, group in groups.items()])
+
+    def forget_frames(self, paths: Iterable[Path]) -> None:
+        with self._conn:
+            self._conn.executemany("DELETE FROM frames WHERE path = ?", [(str(path),) for path in paths])
+
+    def open_frames(self) -> list[StoredFrame]:
+        """Shots whose camera's burst was not decided yet (the daemon stopped first)."""
+        return self._frames("open = 1", ())
+
+    def frames_between(self, like: StoredFrame, start: float, end: float) -> list[StoredFrame]:
+        """Shots of ``like``'s folder, camera and clock taken from ``start`` to ``end``."""
+        return self._frames("folder = ? AND camera = ? AND clock = ? AND taken BETWEEN ? AND ?",
+                            (str(like.photo.parent), like.capture.camera, like.capture.clock, start, end))
+
+    def frames_in_group(self, group_id: str) -> list[StoredFrame]:
+        return self._frames("json_extract(grp, '$.id') = ?", (group_id,))
+
+    def _frames(self, where: str, args: tuple[object, ...]) -> list[StoredFrame]:
+        rows = self._conn.execute(f"SELECT photos, capture, grp, open FROM frames WHERE {where} ORDER BY taken", args)
+        return [StoredFrame(tuple(Path(p) for p in json.loads(photos)), Capture.from_json(json.loads(capture)),
+                            _group_from_json(grp), bool(is_open)) for photos, capture, grp, is_open in rows]
+
     def set_status(self, status: DaemonStatus) -> None:
         with self._conn:
             self._conn.execute(
@@ -196,6 +269,17 @@ class StateDB:
         return [BrokenPhoto(*row) for row in rows]
 
 
+def _group_json(group: Membership | None) -> str | None:
+    return None if group is None else json.dumps({"kind": group.kind, **group.to_json()})
+
+
+def _group_from_json(text: str | None) -> Membership | None:
+    if text is None:
+        return None
+    data = json.loads(text)
+    return Membership(data["kind"], data["id"], int(data["size"]), bool(data["best"]))
+
+
 def _open_or_rebuild(path: Path) -> sqlite3.Connection:
     """Open (creating) the database; move an unreadable one aside and start afresh."""
     try:
@@ -221,7 +305,7 @@ def _open(path: Path) -> sqlite3.Connection:
         if check != "ok":
             raise sqlite3.DatabaseError(f"integrity check: {check}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (*_MIGRATES_FROM, SCHEMA_VERSION):
             raise sqlite3.DatabaseError(f"schema version {version}, expected {SCHEMA_VERSION}")
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

@@ -11,6 +11,8 @@ from blurwatch.commands import once
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.job import Job, Outcome
 from commands.conftest import Culled, digests
+from conftest import SHARED_DATA
+from helpers import shoots
 from helpers.cli import blurwatch, build_folder, json_lines
 from helpers.results import photo_result
 
@@ -33,7 +35,7 @@ def test_once_json_has_one_object_per_photo(culled: Culled) -> None:
         assert 0.0 <= record["scores"]["sharpness"] <= 1.0
         assert record["sidecar"] and all(Path(s).is_file() for s in record["sidecar"])
         assert record["path"] == str(folder / name)
-        assert set(record["timings"]) == {"decode", "score", "write"}
+        assert set(record["timings"]) == {"decode", "score", "group", "write"}
 
 
 def test_once_pair_is_scored_once_and_both_get_sidecars(culled: Culled) -> None:
@@ -119,3 +121,60 @@ def test_records_name_each_photo_with_its_own_sidecar_or_error() -> None:
     assert good["path"] == str(jpeg) and good["sidecar"] == ["/p/IMG_1.jpg.xmp"] and good["verdict"] == "keep"
     assert good["timings"] == {"decode": 0.01}
     assert bad == {"path": str(raw), "error": f"{raw}: /p/IMG_1.cr2.xmp: is not valid XML"}
+
+
+# ---------------------------------------------------------------- bursts and brackets
+
+
+@pytest.fixture(scope="session")
+def shot(real_photos_and_model: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[shoots.Shoot, list[dict]]:
+    """The issue's test shoot culled by ``--once --json``: (what it holds, the JSON records)."""
+    folder = tmp_path_factory.mktemp("shoot") / "card"
+    made = shoots.shoot(folder, SHARED_DATA)
+    done = blurwatch("--once", folder, "--json", "--jobs", "2")
+    assert done.returncode == 0, done.stderr
+    return made, json_lines(done.stdout)
+
+
+def test_once_groups_every_burst_with_exactly_its_frames_and_picks_the_sharp_one(shot) -> None:
+    made, records = shot
+    by_name = {Path(r["path"]).name: r for r in records}
+    for frames, sharp in made.bursts.values():
+        groups = {by_name[p.name]["burst"]["id"] for p in frames}
+        assert len(groups) == 1, [by_name[p.name].get("burst") for p in frames]
+        members = [name for name, r in by_name.items() if r.get("burst", {}).get("id") in groups]
+        assert sorted(members) == sorted(p.name for p in frames)
+        assert [p.name for p in frames if by_name[p.name]["burst"]["best"]] == [sharp.name]
+        assert by_name[sharp.name]["verdict"] != "reject"
+        for photo in frames:
+            record = by_name[photo.name]
+            assert record["burst"]["size"] == len(frames)
+            if photo != sharp:  # a lesser frame: rejected as blurry, or sent to review as one
+                assert record["verdict"] == "reject" or "burst" in record["reasons"], record
+    assert len({by_name[frames[0].name]["burst"]["id"] for frames, _ in made.bursts.values()}) == 2
+
+
+def test_once_leaves_single_frames_alone_and_never_rejects_a_bracket_frame(shot) -> None:
+    made, records = shot
+    by_name = {Path(r["path"]).name: r for r in records}
+    for photo in made.singles:
+        assert "burst" not in by_name[photo.name] and "bracket" not in by_name[photo.name]
+    brackets = {by_name[p.name]["bracket"]["id"] for p in made.bracket}
+    assert len(brackets) == 1
+    assert sum(by_name[p.name]["bracket"]["best"] for p in made.bracket) == 1
+    for photo in made.bracket:
+        assert by_name[photo.name]["verdict"] != "reject", by_name[photo.name]
+        assert not {"dark", "overexposed"} & set(by_name[photo.name]["reasons"])
+
+
+def test_once_again_changes_no_byte_and_a_dry_run_shows_the_same_groups(shot) -> None:
+    made, records = shot
+    folder = made.singles[0].parent
+    sidecars = {p.name: p.read_bytes() for p in folder.glob("*.xmp")}
+    again = blurwatch("--once", folder, "--json", "--jobs", "2")
+    dry = blurwatch("--once", folder, "--json", "--dry-run")
+
+    assert {p.name: p.read_bytes() for p in folder.glob("*.xmp")} == sidecars
+    for run in (again, dry):
+        assert {r["path"]: (r["verdict"], r.get("burst"), r.get("bracket")) for r in json_lines(run.stdout)} == {
+            r["path"]: (r["verdict"], r.get("burst"), r.get("bracket")) for r in records}

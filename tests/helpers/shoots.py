@@ -10,6 +10,7 @@ is written with pyexiv2, as a camera would have it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,10 +46,7 @@ def write_frame(path: Path, image: np.ndarray, when: datetime, camera: Camera | 
     """A JPEG with a camera's EXIF (None: no EXIF at all, and the mtime set to ``when``)."""
     assert cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
     if camera is None:
-        stamp = when.timestamp()
-        import os
-
-        os.utime(path, (stamp, stamp))
+        os.utime(path, (when.timestamp(), when.timestamp()))
         return path
     exif = {
         "Exif.Image.Make": camera.make, "Exif.Image.Model": camera.model,
@@ -117,3 +115,42 @@ def single(folder: Path, source: np.ndarray, name: str, when: datetime, camera: 
            seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     return write_frame(folder / f"{name}.jpg", _noisy(source.astype(np.float32), rng), when, camera)
+
+
+SHARP = "photos/sharp"
+SCENES = {  # real photos (under ../shared/data) the shoot is made of
+    "A": f"{SHARP}/denoisds-sunhays__wheat_field_sun_azmzksauruixhpsp.jpg",
+    "B": f"{SHARP}/denoisds-sunhays__pagoda_sun_bnplkvpfjuzxhnjx.jpg",
+    "H": "more/sharp/cvg__LightGlue__assets__sacre_coeur1.jpg",
+    "S1": f"{SHARP}/denoisds-sunhays__balcony_interior_sun_bammhtthmkjntkqh.jpg",
+    "S2": f"{SHARP}/denoisds-sunhays__skyscraper_sun_bmqtqkyurjjefkjj.jpg",
+    "S3": f"{SHARP}/denoisds-sunhays__campsite_sun_agkgjmhhyqowlmdm.jpg",
+}
+
+
+@dataclass(frozen=True)
+class Shoot:
+    """What a shoot holds: its bursts (frames, the sharp one), its bracket, its single frames."""
+
+    bursts: dict[str, tuple[list[Path], Path]]
+    bracket: list[Path]
+    singles: list[Path]
+
+
+def shoot(folder: Path, shared: Path, long_side: int = 1000) -> Shoot:
+    """The issue's test shoot: two hand-held bursts of five, a +-2 EV bracket, three single frames.
+
+    Two of the singles are taken within a second of a burst (S1 between the bursts, S2
+    right after the second); S3 a minute later.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    images = {name: load(shared / relpath, long_side) for name, relpath in SCENES.items()}
+    a = burst(folder, images["A"], "A", START, sharp=2, seed=1)
+    b = burst(folder, images["B"], "B", START + timedelta(seconds=2.2), sharp=0, seed=2)
+    return Shoot(
+        bursts={"A": (a, a[2]), "B": (b, b[0])},
+        bracket=bracket(folder, images["H"], "H", START + timedelta(seconds=30)),
+        singles=[single(folder, images["S1"], "S1", START + timedelta(seconds=1.6)),
+                 single(folder, images["S2"], "S2", START + timedelta(seconds=3.8)),
+                 single(folder, images["S3"], "S3", START + timedelta(seconds=60))],
+    )

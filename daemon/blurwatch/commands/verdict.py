@@ -4,7 +4,8 @@ The darktable plugin calls this to re-apply verdicts after an import. Every phot
 about gets one line (one JSON object with ``--json``); a photo whose sidecars hold no
 blurwatch verdict is printed with ``"verdict": null``, so the caller can tell "not
 scored yet" from "left out"; ``scored`` (when blurwatch last changed the verdict, ISO
-8601) is there when the sidecar records it. Exit status 1 when a path does not exist or
+8601) is there when the sidecar records it, and ``burst`` or ``bracket`` (``{"id",
+"best", "size"}``, as ``--once --json`` prints them) for a frame of one. Exit status 1 when a path does not exist or
 a sidecar cannot be read.
 """
 
@@ -65,7 +66,8 @@ def as_record(photo: Path, stored: StoredVerdict | None) -> dict[str, Any]:
         "exposure_ev": stored.exposure_ev,
         "model_version": stored.model_version,
         "sidecar": str(stored.sidecar),
-    } | ({"scored": stored.scored} if stored.scored else {})
+    } | ({"scored": stored.scored} if stored.scored else {}) | (
+        {stored.group.kind: stored.group.to_json()} if stored.group else {})
 
 
 def describe(record: dict[str, Any]) -> str:
@@ -73,4 +75,6 @@ def describe(record: dict[str, Any]) -> str:
         return f"{record['path']}: no verdict"
     reasons = f" ({', '.join(record['reasons'])})" if record["reasons"] else ""
     manual = ", set by hand" if record["rating_is_manual"] else ""
-    return f"{record['path']}: {record['verdict']}{reasons}, rating {record['rating']}{manual}"
+    group = next((f", {kind} {record[kind]['id']}{' (best)' if record[kind]['best'] else ''}"
+                  for kind in ("burst", "bracket") if kind in record), "")
+    return f"{record['path']}: {record['verdict']}{reasons}, rating {record['rating']}{manual}{group}"
