@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from blurwatch import bursts, sidecar
+from blurwatch import bursts, capture, discovery, sidecar
 from blurwatch.bursts import Group, Membership
 from blurwatch.capture import Capture
 from blurwatch.config import Config
@@ -79,6 +79,43 @@ def apply(shots: Sequence[Shot], groups: Iterable[Group], config: Config) -> lis
         result = bursts.decide(shot.result, decided, config.burst, config.sidecar)
         applied.append(Applied(shot, decided, result, errors))
     return applied
+
+
+def widen(shots: Sequence[discovery.Group], named: Iterable[Path], config: Config) -> list[discovery.Group]:
+    """``shots`` and the shots taken around the ``named`` photos in their folders, so their bursts are whole.
+
+    A burst decided from some of its frames would be cut in two (``--once IMG_0003.jpg``,
+    or the darktable plugin culling a selection in batches). So for each photo named on
+    its own, the shots of its folder by the same camera are added while they follow each
+    other within ``burst.gap_seconds`` of it (read from their metadata, not decoded).
+    """
+    if not config.burst.enabled:
+        return list(shots)
+    wanted = {shot[0]: shot for shot in shots}
+    named_by_folder: dict[Path, set[Path]] = {}
+    for photo in named:
+        named_by_folder.setdefault(photo.parent, set()).add(photo)
+    for folder, photos in named_by_folder.items():
+        neighbours = discovery.folder_shots(folder)
+        clocks = {shot[0]: capture.clock_of(shot[0]) for shot in neighbours}
+        for run in _runs(neighbours, clocks, config.burst.gap_seconds):
+            if any(photo in shot for shot in run for photo in photos):
+                wanted.update((shot[0], shot) for shot in run)
+    return sorted(wanted.values(), key=lambda g: (str(g[0].parent), g[0].name.lower(), g[0].name))
+
+
+def _runs(shots: Sequence[discovery.Group], clocks: dict[Path, tuple[str, str, float]],
+          gap: float) -> list[list[discovery.Group]]:
+    """Shots of one camera and clock that follow each other within ``gap`` seconds."""
+    ordered = sorted(shots, key=lambda shot: (clocks[shot[0]][:2], clocks[shot[0]][2]))
+    runs: list[list[discovery.Group]] = []
+    for shot in ordered:
+        camera, clock, taken = clocks[shot[0]]
+        if runs and clocks[runs[-1][-1][0]][:2] == (camera, clock) and taken - clocks[runs[-1][-1][0]][2] <= gap:
+            runs[-1].append(shot)
+        else:
+            runs.append([shot])
+    return runs
 
 
 def finish(outcomes: Sequence[Outcome], config: Config) -> list[Outcome]:

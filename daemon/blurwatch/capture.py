@@ -20,6 +20,7 @@ import calendar
 import math
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -27,6 +28,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from blurwatch import xmp
 from blurwatch.decoding import parse_number
 from blurwatch.xmp import Exif
 
@@ -77,6 +79,21 @@ def capture(exif: Exif, mtime: float, gray: np.ndarray) -> Capture:
         burst_id=next((_text(exif, key) for key in _BURST_ID_KEYS if _text(exif, key)), None),
         sequence_number=_sequence_number(exif),
     )
+
+
+def clock_of(photo: Path) -> tuple[str, str, float]:
+    """(camera, clock, taken) of a photo from its metadata alone, without decoding it (a fraction of a ms).
+
+    What :func:`capture` would say about them, for finding a named photo's neighbours.
+    """
+    exif = xmp.read_exif(photo)
+    taken = _exif_time(exif)
+    if taken is not None:
+        return _camera(exif), "exif", taken
+    try:
+        return _camera(exif), "mtime", photo.stat().st_mtime
+    except OSError:
+        return _camera(exif), "mtime", 0.0
 
 
 def likeness(gray: np.ndarray) -> str:

@@ -74,6 +74,15 @@ def find_jobs(paths: Iterable[Path]) -> tuple[list[Group], list[str]]:
     return group(photos.values()), errors
 
 
+def folder_shots(folder: Path) -> list[Group]:
+    """The photo groups directly in ``folder`` (not below it); an unreadable folder has none."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return group(path for name in names if is_candidate(path := folder / name) and path.is_file())
+
+
 def group(photos: Iterable[Path]) -> list[Group]:
     """Group RAW+JPEG pairs (same folder, same name but for the extension, any case).
 

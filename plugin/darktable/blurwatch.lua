@@ -33,7 +33,10 @@
       reject  rating "rejected"
       review  yellow colour label, rating kept
       keep    the rating blurwatch chose, if it chose one
-      tags    blurwatch|blurry, blurwatch|dark, blurwatch|overexposed, blurwatch|review
+      tags    blurwatch|blurry, blurwatch|dark, blurwatch|overexposed, blurwatch|review,
+              blurwatch|burst, blurwatch|bracket
+      groups  the frames of a burst (or bracket) become one darktable group, the pick (the
+              base exposure) its leader, so the collapsed group shows the best frame
     A rating changed by hand in darktable after the script applied a verdict is kept
     (unless the preference "overwrite manual ratings" is on). What the script applied is
     remembered in a hidden tag darktable|blurwatch|<verdict>|<rating>, which darktable
@@ -69,6 +72,7 @@ local REVIEW_TAG = TAG_PREFIX .. "review"
 local MARKER_PREFIX = "darktable|blurwatch|"
 local DEFAULT_RATING = 1 -- darktable's rating for a photo nobody rated
 local VERDICTS = { keep = true, review = true, reject = true }
+local GROUP_KINDS = { "burst", "bracket" }
 -- Paths per `blurwatch verdict` call: it only reads sidecars, so many at once.
 local VERDICT_BATCH = 200
 -- Paths per `blurwatch --once` call: scoring is slow; progress and cancel happen between batches.
@@ -284,11 +288,23 @@ local function blurwatch_rating(record)
   return math.floor(record.rating)
 end
 
--- What identifies a verdict: only a changed verdict is applied again.
+-- The burst or bracket a record belongs to: kind, {id, best, size}; nil for none.
+local function group_of(record)
+  for _, kind in ipairs(GROUP_KINDS) do
+    if type(record[kind]) == "table" and type(record[kind].id) == "string" then return kind, record[kind] end
+  end
+  return nil
+end
+
+-- What identifies a verdict: only a changed verdict is applied again. A group adds
+-- "~<id>" ("~<id>*" for the pick), so leaving a group can be told later.
 local function signature(record)
   local parts = { record.verdict }
   for _, reason in ipairs(record.reasons or {}) do parts[#parts + 1] = reason end
-  return table.concat(parts, "+") .. "@" .. tostring(blurwatch_rating(record) or "-")
+  local sig = table.concat(parts, "+") .. "@" .. tostring(blurwatch_rating(record) or "-")
+  local _, group = group_of(record)
+  if group then sig = sig .. "~" .. string.gsub(group.id, "|", "_") .. (group.best and "*" or "") end
+  return sig
 end
 
 -- The hidden tag recording what the script applied last: {tag, sig, rating} or nil.
@@ -306,9 +322,14 @@ local function write_marker(image, marker, sig)
 end
 
 local function wanted_tags(record)
-  local names = {}
-  for _, reason in ipairs(record.reasons or {}) do names[#names + 1] = TAG_PREFIX .. reason end
-  if record.verdict == "review" then names[#names + 1] = REVIEW_TAG end
+  local names, seen = {}, {}
+  local kind = group_of(record)
+  local function add(name)
+    if not seen[name] then names[#names + 1], seen[name] = name, true end
+  end
+  for _, reason in ipairs(record.reasons or {}) do add(TAG_PREFIX .. reason) end
+  if record.verdict == "review" then add(REVIEW_TAG) end
+  if kind then add(TAG_PREFIX .. kind) end
   return names
 end
 
@@ -369,13 +390,48 @@ local function apply_verdict(image, record)
   set_tags(image, wanted_tags(record))
   set_review_label(image, record, marker)
   set_rating(image, record, marker)
+  if marker and string.find(marker.sig, "~", 1, true) and not group_of(record) then
+    image:group_with() -- it left the burst the script grouped it in: a group of its own again
+  end
   write_marker(image, marker, sig)
   log("%s: applied %s", image_path(image), sig)
   return true
 end
 
--- Apply blurwatch's records to the images with those paths; counts what happened.
-local function apply_records(by_path, records, counts)
+-- Note the images of the record's burst or bracket in `groups` (id -> {leader, members}).
+local function note_group(groups, record, images)
+  local _, group = group_of(record)
+  if not group then return end
+  local entry = groups[group.id] or { members = {} }
+  groups[group.id] = entry
+  for _, image in ipairs(images) do entry.members[#entry.members + 1] = image end
+  if group.best and not entry.leader then entry.leader = images[1] end
+end
+
+-- Group each burst's frames in the library with the pick as leader (the collapsed group
+-- shows it). Frames already grouped so are left as they are.
+local function apply_groups(groups)
+  for id, entry in pairs(groups) do
+    if entry.leader and #entry.members > 1 then
+      local moved = false
+      for _, image in ipairs(entry.members) do
+        if image.group_leader.id ~= entry.leader.id then
+          image:group_with(entry.leader)
+          moved = true
+        end
+      end
+      if entry.leader.group_leader.id ~= entry.leader.id then
+        entry.leader:make_group_leader()
+        moved = true
+      end
+      if moved then log("grouped %d images of %s, leader %s", #entry.members, id, image_path(entry.leader)) end
+    end
+  end
+end
+
+-- Apply blurwatch's records to the images with those paths; counts what happened and
+-- notes the groups to make once every record is in.
+local function apply_records(by_path, records, counts, groups)
   for _, record in ipairs(records) do
     if record.error then
       counts.failed = counts.failed + 1
@@ -385,6 +441,7 @@ local function apply_records(by_path, records, counts)
       for _, image in ipairs(by_path[record.path]) do
         if apply_verdict(image, record) then counts.applied = counts.applied + 1 end
       end
+      note_group(groups, record, by_path[record.path])
     end
   end
 end
@@ -417,6 +474,7 @@ end
 local function run_job(title, images, batch_size, command)
   local by_path, paths = group_by_path(images)
   local counts = new_counts()
+  local groups = {}
   if #paths == 0 then return counts end
   local job = dt.gui.create_job(title, true, stop_job)
   for first = 1, #paths, batch_size do
@@ -426,7 +484,7 @@ local function run_job(title, images, batch_size, command)
     end
     local records, message = command(slice(paths, first, batch_size))
     if records then
-      apply_records(by_path, records, counts)
+      apply_records(by_path, records, counts, groups)
     else
       dt.print_error(message)
       counts.error = message
@@ -434,6 +492,7 @@ local function run_job(title, images, batch_size, command)
     end
     if job.valid then job.percent = math.min(1.0, (first + batch_size - 1) / #paths) end
   end
+  apply_groups(groups) -- once every batch is in: a burst may straddle two
   if job.valid then job.valid = false end
   return counts
 end

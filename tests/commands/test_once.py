@@ -178,3 +178,17 @@ def test_once_again_changes_no_byte_and_a_dry_run_shows_the_same_groups(shot) ->
     for run in (again, dry):
         assert {r["path"]: (r["verdict"], r.get("burst"), r.get("bracket")) for r in json_lines(run.stdout)} == {
             r["path"]: (r["verdict"], r.get("burst"), r.get("bracket")) for r in records}
+
+
+def test_once_on_one_frame_judges_its_burst_whole(shot) -> None:
+    made, records = shot
+    frames, _ = made.bursts["A"]
+    folder = frames[0].parent
+    sidecars = {p.name: p.read_bytes() for p in folder.glob("*.xmp")}
+
+    done = blurwatch("--once", frames[3], "--json")
+
+    by_path = {r["path"]: r for r in json_lines(done.stdout)}
+    assert {str(p) for p in frames} <= set(by_path)  # its burst, not just the photo named
+    assert by_path[str(frames[3])]["burst"] == next(r["burst"] for r in records if r["path"] == str(frames[3]))
+    assert {p.name: p.read_bytes() for p in folder.glob("*.xmp")} == sidecars

@@ -36,7 +36,7 @@ function probe.library()
     images[#images + 1] = {
       id = image.id, path = image.path .. "/" .. image.filename, rating = image.rating,
       red = image.red, yellow = image.yellow, green = image.green, blue = image.blue, purple = image.purple,
-      tags = tags,
+      tags = tags, group_leader = image.group_leader.id,
     }
   end
   return images

@@ -226,13 +226,27 @@ local function film_for(path)
   return film
 end
 
+-- darktable's grouping: every image has a group leader (itself when alone).
+local function group_with(image, other)
+  image.group_leader = other and other.group_leader or image
+end
+
+local function make_group_leader(image)
+  local old = image.group_leader
+  for _, member in ipairs(dt.database) do
+    if member.group_leader == old then member.group_leader = image end
+  end
+  image.group_leader = image
+end
+
 -- An image in the library, as darktable would have imported it (1 star, no labels).
 function fake.add_image(folder, filename, props)
   local image = {
     id = next_id, path = folder, filename = filename, rating = 1,
     red = false, yellow = false, green = false, blue = false, purple = false,
-    _tags = {}, get_tags = get_tags,
+    _tags = {}, get_tags = get_tags, group_with = group_with, make_group_leader = make_group_leader,
   }
+  image.group_leader = image
   next_id = next_id + 1
   for k, v in pairs(props or {}) do image[k] = v end
   image._tags["darktable|format|jpg"] = new_tag("darktable|format|jpg")

@@ -54,10 +54,17 @@ class FakeStore:
         self.data = json.loads(self.path.read_text(encoding="utf-8"))
 
     def store(self, photo: Path | str, verdict: str, reasons: tuple[str, ...] = (), rating: int | None = None,
-              manual: bool = False) -> None:
-        """A verdict already in the photo's sidecar (as `blurwatch verdict --json` reports it)."""
+              manual: bool = False, group: tuple[str, str, bool, int] | None = None) -> None:
+        """A verdict already in the photo's sidecar (as `blurwatch verdict --json` reports it).
+
+        ``group`` is (kind, id, best, size) of its burst or bracket.
+        """
         self.load()
-        self.data["stored"][str(photo)] = record(verdict, reasons, rating, manual)
+        stored = record(verdict, reasons, rating, manual)
+        if group is not None:
+            kind, group_id, best, size = group
+            stored[kind] = {"id": group_id, "best": best, "size": size}
+        self.data["stored"][str(photo)] = stored
         self.save()
 
     def score(self, photo: Path | str, verdict: str, reasons: tuple[str, ...] = (), rating: int | None = None) -> None:

@@ -362,3 +362,30 @@ def test_an_older_darktable_is_refused_with_a_message(tmp_path: Path, monkeypatc
     with pytest.raises(Exception, match="Lua API 9.0.0 or later required"):
         session.load()
     assert session.fake.registered_count() == 0
+
+
+# -- bursts ----------------------------------------------------------------------------------
+
+
+def test_a_bursts_frames_become_one_group_with_the_pick_as_leader(darktable: Darktable, tmp_path: Path) -> None:
+    folder = tmp_path / "card"
+    frames = photo_files(folder, "a1.jpg", "a2.jpg", "a3.jpg", "s.jpg")
+    for i, photo in enumerate(frames[:3]):
+        darktable.store.store(photo, "keep" if i == 1 else "review", () if i == 1 else ("burst",),
+                              group=("burst", "a1-0f0f0f0f", i == 1, 3))
+    darktable.store.store(frames[3], "keep")
+
+    darktable.import_folder(folder)
+
+    pick = darktable.image(frames[1])
+    assert [darktable.image(p).group_leader.id for p in frames] == [pick.id] * 3 + [darktable.image(frames[3]).id]
+    assert darktable.tags(darktable.image(frames[0])) == ["blurwatch|burst", "blurwatch|review"]
+    assert darktable.tags(pick) == ["blurwatch|burst"]
+
+    darktable.store.store(frames[0], "keep")  # a later run found a1 was no frame of that burst after all
+    darktable.dt.collection = lua_list(darktable.lua, [darktable.image(p) for p in frames])
+    darktable.rescan()
+
+    assert darktable.image(frames[0]).group_leader.id == darktable.image(frames[0]).id
+    assert darktable.image(frames[2]).group_leader.id == pick.id
+    assert darktable.tags(darktable.image(frames[0])) == []

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from conftest import SHARED_DATA, requires_program, requires_shared
+from helpers import shoots
 from luahost import DARKTABLE_PLUGIN, HERE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, requires_program("darktable"), requires_program("xvfb-run")]
@@ -215,7 +216,8 @@ def expected(stored: dict[str, Any]) -> tuple[int, bool, list[str]]:
     tags = [f"blurwatch|{reason}" for reason in stored["reasons"]]
     if verdict == "review":
         tags.append("blurwatch|review")
-    return rating, verdict == "review", sorted(tags)
+    tags += [f"blurwatch|{kind}" for kind in ("burst", "bracket") if kind in stored]
+    return rating, verdict == "review", sorted(set(tags))
 
 
 @pytest.fixture
@@ -341,3 +343,37 @@ def test_cull_selected_scores_the_selection_and_shows_the_verdicts(darktable: Da
     want = {path: expected(record) for path, record in stored.items()}
     assert shown_through_lua(report) == want
     assert darktable.shown_in_database() == want
+
+
+@requires_shared
+@needs_model
+def test_bursts_and_brackets_become_darktable_groups_with_the_pick_on_top(darktable: Darktable, env: dict[str, str],
+                                                                         tmp_path: Path) -> None:
+    folder = tmp_path / "shoot"
+    made = shoots.shoot(folder, SHARED_DATA, long_side=800)
+    run_blurwatch(env, "--once", "--json", str(folder))
+    stored = {record["path"]: record for record in run_blurwatch(env, "verdict", "--json", str(folder))}
+    photos = len(stored)
+
+    report = darktable.run(f"""
+  dt.database.import({lua_string(str(folder))})
+  probe.wait_until(function() return imported_films > 0 and #dt.database >= {photos} end, 30)
+  probe.wait_until(function() return probe.count_marked() >= {photos} end, 40)
+  dt.control.sleep(500)
+  probe.finish(OUT)
+""")
+
+    images = {image["path"]: image for image in report["images"]}
+    ids = {path: image["id"] for path, image in images.items()}
+    with sqlite3.connect(darktable.library) as db:
+        group_ids = {ids_path: group_id for ids_path, group_id in (
+            (path, dict(db.execute("SELECT id, group_id FROM images"))[image_id]) for path, image_id in ids.items())}
+    groups = [(frames, sharp) for frames, sharp in made.bursts.values()]
+    groups.append((made.bracket, next(p for p in made.bracket if stored[str(p)]["bracket"]["best"])))
+    for frames, pick in groups:
+        for frame in frames:
+            assert images[str(frame)]["group_leader"] == ids[str(pick)], frame.name
+            assert group_ids[str(frame)] == ids[str(pick)], frame.name  # what darktable stored
+    for single in made.singles:
+        assert images[str(single)]["group_leader"] == ids[str(single)]
+    assert shown_through_lua(report) == {path: expected(record) for path, record in stored.items()}

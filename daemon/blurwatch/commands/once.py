@@ -3,7 +3,8 @@
 Photos are scored in worker processes (:func:`blurwatch.commands.jobs.run_jobs`), so a
 file that crashes the RAW decoder costs that file only. When every photo is done, the
 burst stage (:mod:`blurwatch.burst_stage`) groups bursts and brackets and writes what
-that changes. With ``--json`` every photo then gets one JSON object on stdout (both
+that changes; a photo named on its own brings the frames taken around it in its folder
+along, so that its burst is judged whole. With ``--json`` every photo then gets one JSON object on stdout (both
 photos of a RAW+JPEG pair), with ``"burst"`` or ``"bracket"`` (``{"id", "best",
 "size"}``) for a frame of one; the summary goes to stderr. Exit status 0 when every
 photo was processed, 1 when some failed (they are listed at the end).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -46,6 +48,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     groups, errors = discovery.find_jobs(args.paths)
+    named = [Path(os.path.abspath(path)) for path in args.paths if path.is_file()]
+    groups = burst_stage.widen(groups, named, config)  # a named photo's burst is judged whole
     jobs = [Job(group, dry_run=args.dry_run, force=args.force) for group in groups]
     workers = args.jobs or default_jobs(config)
     progress = sys.stderr.isatty() and not args.json and not args.quiet
