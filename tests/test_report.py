@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from blurwatch import discovery, report, sidecar
+from blurwatch.bursts import Membership
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.exposure import measure
 from blurwatch.pipeline import PhotoResult
@@ -323,3 +324,33 @@ def test_two_thousand_photos(tmp_path: Path, record_property) -> None:
     assert len(list(out.with_name("cull.html.d").iterdir())) == 2000
     if shutil.which("chromium"):  # and it opens: every card is on the page
         assert selftest(tmp_path, out)["sections"] == expected
+
+
+def test_a_burst_is_one_row_of_its_frames_with_the_pick_marked_and_each_sharpness(tmp_path: Path) -> None:
+    frames = [make_photo(tmp_path / f"A_{i}.jpg", seed=i) for i in range(1, 4)]
+    for i, photo in enumerate(frames):
+        group = Membership("burst", "A_1-12345678", 3, best=i == 1)
+        sidecar.write_verdict(photo, result(photo, "keep", (), 0.5 + 0.1 * i), SidecarConfig(), group=group)
+    single = make_photo(tmp_path / "S.jpg", seed=9)
+    sidecar.write_verdict(single, result(single, "keep", (), 0.9), SidecarConfig())
+
+    page = report.write_report([tmp_path], tmp_path / "out" / "cull.html", Config(), thresholds_model())
+
+    text = page.read_text(encoding="utf-8")
+    rows = re.findall(r'<div class="group-row" data-kind="burst">.*?</div></div>', text)
+    assert len(rows) == 1 and "1 burst" in text
+    row = rows[0]
+    assert re.findall(r">(A_\d\.jpg)<", row) == ["A_1.jpg", "A_2.jpg", "A_3.jpg"]
+    assert re.findall(r"sharp (0\.\d\d)", row) == ["0.50", "0.60", "0.70"]
+    assert re.findall(r'group-frame s-\w+( best)?">.*?(A_\d\.jpg)', row) == [("", "A_1.jpg"), (" best", "A_2.jpg"),
+                                                                             ("", "A_3.jpg")]
+    assert "the pick" in row and "S.jpg" not in row
+
+
+def test_without_bursts_there_is_no_row_of_them(tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "S.jpg")
+    sidecar.write_verdict(photo, result(photo, "keep", (), 0.9), SidecarConfig())
+
+    page = report.write_report([tmp_path], tmp_path / "cull.html", Config(), thresholds_model())
+
+    assert "class=\"group-row\"" not in page.read_text(encoding="utf-8")

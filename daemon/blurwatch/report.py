@@ -127,6 +127,7 @@ def render(entries: Sequence[Entry], out: Path, limits: Thresholds, config: Conf
         histogram=histogram_svg([e.stored.sharpness for e in entries if e.stored],
                                 [e.section for e in entries if e.stored], limits),
         reason_filters=_reason_filters(entries),
+        groups=_groups(entries, thumbs, thumbs_dir.name, out.parent),
         sections="\n".join(_section(sid, heading, entries, thumbs, thumbs_dir.name, out.parent)
                            for sid, heading in SECTIONS),
         footer=html.escape(_footer(entries)),
@@ -187,6 +188,42 @@ def _section(sid: str, heading: str, entries: Sequence[Entry], thumbs: dict[Path
     return (f'<details class="section s-{sid}" id="{sid}" open>'
             f'<summary><h2>{heading}</h2><span class="count" data-total="{len(members)}">{len(members)}</span>'
             f'</summary><div class="grid">{cards}</div></details>')
+
+
+def _groups(entries: Sequence[Entry], thumbs: dict[Path, Thumb | None], thumbs_url: str, base: Path) -> str:
+    """Each burst and bracket as one row of its frames, in name order, the pick marked; "" when there are none."""
+    rows: dict[tuple[str, str], list[Entry]] = {}
+    for entry in entries:
+        if entry.stored is not None and entry.stored.group is not None:
+            rows.setdefault((entry.stored.group.kind, entry.stored.group.id), []).append(entry)
+    if not rows:
+        return ""
+    html_rows = []
+    for (kind, _), frames in sorted(rows.items(), key=lambda item: item[1][0].photo.name.lower()):
+        frames.sort(key=lambda e: e.photo.name.lower())
+        pick = "the pick" if kind == "burst" else "base exposure"
+        html_rows.append(f'<div class="group-row" data-kind="{kind}"><div class="group-head">{kind} of '
+                         f'{len(frames)} frames</div><div class="group-frames">'
+                         + "".join(_group_frame(e, thumbs.get(e.photo), thumbs_url, base, pick) for e in frames)
+                         + "</div></div>")
+    counts = Counter(kind for kind, _ in rows)
+    label = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(counts.items()))
+    return (f'<details class="groups" id="groups" open><summary><h2>Bursts and brackets</h2>'
+            f'<span class="count">{html.escape(label)}</span></summary>{"".join(html_rows)}</details>')
+
+
+def _group_frame(entry: Entry, thumb: Thumb | None, thumbs_url: str, base: Path, pick: str) -> str:
+    """One frame of a group's row: its thumbnail, name, sharpness and verdict; the pick marked."""
+    esc = html.escape
+    stored = entry.stored
+    assert stored is not None and stored.group is not None
+    picture = (f'<img loading="lazy" alt="" src="{esc(urllib.parse.quote(thumbs_url))}/{thumb.name}">' if thumb
+               else '<span class="nothumb">no preview</span>')
+    best = f'<span class="pick">\u2605 {pick}</span>' if stored.group.best else ""
+    return (f'<figure class="group-frame s-{esc(stored.verdict)}{" best" if stored.group.best else ""}">'
+            f'<a href="{esc(_relative_url(entry.photo, base))}">{picture}</a><figcaption>'
+            f'<span class="name" title="{esc(str(entry.photo))}">{esc(entry.photo.name)}</span>'
+            f'<span>sharp {stored.sharpness:.2f} · {esc(stored.verdict)}</span>{best}</figcaption></figure>')
 
 
 def _card(entry: Entry, thumb: Thumb | None, thumbs_url: str, base: Path) -> str:

@@ -45,8 +45,9 @@ def once(store: dict, paths: list[str]) -> int:
             continue
         record = store["scores"][path]
         store["stored"][path] = record
+        groups = {kind: record[kind] for kind in ("burst", "bracket") if kind in record}
         print(json.dumps({"path": path, "verdict": record["verdict"], "reasons": record.get("reasons", []),
-                          "rating": record.get("rating"), "scores": {"sharpness": 0.5}}))
+                          "rating": record.get("rating"), "scores": {"sharpness": 0.5}, **groups}))
     return 1 if failed else 0
 
 

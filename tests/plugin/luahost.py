@@ -60,17 +60,14 @@ class FakeStore:
         ``group`` is (kind, id, best, size) of its burst or bracket.
         """
         self.load()
-        stored = record(verdict, reasons, rating, manual)
-        if group is not None:
-            kind, group_id, best, size = group
-            stored[kind] = {"id": group_id, "best": best, "size": size}
-        self.data["stored"][str(photo)] = stored
+        self.data["stored"][str(photo)] = with_group(record(verdict, reasons, rating, manual), group)
         self.save()
 
-    def score(self, photo: Path | str, verdict: str, reasons: tuple[str, ...] = (), rating: int | None = None) -> None:
-        """The verdict scoring the photo will give (`blurwatch --once`)."""
+    def score(self, photo: Path | str, verdict: str, reasons: tuple[str, ...] = (), rating: int | None = None,
+              group: tuple[str, str, bool, int] | None = None) -> None:
+        """The verdict scoring the photo will give (`blurwatch --once`); ``group`` as for :meth:`store`."""
         self.load()
-        self.data["scores"][str(photo)] = record(verdict, reasons, rating, False)
+        self.data["scores"][str(photo)] = with_group(record(verdict, reasons, rating, False), group)
         self.save()
 
     def broken(self, photo: Path | str, message: str) -> None:
@@ -83,6 +80,14 @@ class FakeStore:
         if not calls.exists():
             return []
         return [json.loads(line) for line in calls.read_text(encoding="utf-8").splitlines()]
+
+
+def with_group(stored: dict[str, Any], group: tuple[str, str, bool, int] | None) -> dict[str, Any]:
+    """A record of a frame of a burst or bracket: (kind, id, best, size) as ``"burst": {"id", "best", "size"}``."""
+    if group is not None:
+        kind, group_id, best, size = group
+        stored[kind] = {"id": group_id, "best": best, "size": size}
+    return stored
 
 
 def record(verdict: str, reasons: tuple[str, ...], rating: int | None, manual: bool) -> dict[str, Any]:

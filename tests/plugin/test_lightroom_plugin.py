@@ -170,3 +170,23 @@ def test_plugin_manager_section_edits_the_executable_preference(lightroom: Light
     assert lightroom.lua.eval("rawequal")(section.bind_to_object, lightroom.fake.prefs)
     field = section[1][2]
     assert (field.kind, field.value.bind_to) == ("edit_field", "executable")
+
+
+def test_a_bursts_pick_gets_the_pick_flag_and_loses_it_when_the_pick_moves(lightroom: Lightroom,
+                                                                          tmp_path: Path) -> None:
+    first, second = photo_files(tmp_path / "p", "a1.jpg", "a2.jpg")
+    lightroom.store.score(first, "keep", group=("burst", "a1-00", True, 2))
+    lightroom.store.score(second, "review", ("burst",), group=("burst", "a1-00", False, 2))
+    photos = lightroom.select(first, second)
+
+    lightroom.choose_menu_item()
+
+    assert [lightroom.state(photo) for photo in photos] == [
+        (1, "none", ["blurwatch|burst", "blurwatch|pick"]),
+        (0, "yellow", ["blurwatch|burst", "blurwatch|review"]),
+    ]
+
+    lightroom.store.score(first, "review", ("burst",), group=("burst", "a1-00", False, 3))  # a sharper late frame
+    lightroom.choose_menu_item()
+
+    assert lightroom.state(photos[0]) == (0, "yellow", ["blurwatch|burst", "blurwatch|review"])

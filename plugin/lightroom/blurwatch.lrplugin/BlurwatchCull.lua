@@ -9,10 +9,13 @@
     writes their sidecars) and applies each verdict inside the catalog:
       reject  pick status "rejected"
       review  yellow colour label
-      all     keywords blurwatch > blurry / dark / overexposed / review
-    A later verdict withdraws what an earlier one set (the reject flag, the yellow
-    label) only while the photo still shows it, so a flag or label the user changed
-    is kept. Ratings are left alone.
+      pick    the best frame of a burst: pick status "picked" (unless rejected itself)
+      all     keywords blurwatch > blurry / dark / overexposed / review / burst / bracket,
+              and blurwatch > pick on a burst's pick
+    A later verdict withdraws what an earlier one set (the reject or pick flag, the
+    yellow label) only while the photo still shows it, so a flag or label the user
+    changed is kept. Ratings are left alone. The SDK cannot stack photos, so a burst's
+    frames are not stacked; filter by the keyword blurwatch > burst instead.
 ]]
 
 local LrApplication = import "LrApplication"
@@ -36,6 +39,8 @@ local Cull = {}
 Cull.BATCH = 8
 local PARENT_KEYWORD = "blurwatch"
 local REVIEW = "review"
+local PICK = "pick"
+local GROUP_KINDS = { "burst", "bracket" }
 local VERDICTS = { keep = true, review = true, reject = true }
 
 function Cull.executable()
@@ -111,23 +116,40 @@ local function blurwatch_keywords(photo)
 end
 
 -- The verdict applied before, read back from its keywords: review has the review
--- keyword, reject has only reasons, keep has none.
+-- keyword, reject has reasons, keep has none (group keywords aside).
 local function previous_verdict(keywords)
   if keywords[REVIEW] then return "review" end
-  if next(keywords) then return "reject" end
+  for name in pairs(keywords) do
+    if name ~= PICK and name ~= "burst" and name ~= "bracket" then return "reject" end
+  end
   return nil
 end
 
+-- Whether the record is the pick of a burst, which gets the "picked" flag.
+local function is_pick(record)
+  return type(record.burst) == "table" and record.burst.best == true and record.verdict ~= "reject"
+end
+
 local function wanted_keywords(record)
-  local names = {}
-  for _, reason in ipairs(record.reasons or {}) do names[#names + 1] = reason end
-  if record.verdict == "review" then names[#names + 1] = REVIEW end
+  local names, seen = {}, {}
+  local function add(name)
+    if not seen[name] then names[#names + 1], seen[name] = name, true end
+  end
+  for _, reason in ipairs(record.reasons or {}) do add(reason) end
+  if record.verdict == "review" then add(REVIEW) end
+  for _, kind in ipairs(GROUP_KINDS) do
+    if type(record[kind]) == "table" then add(kind) end
+  end
+  if is_pick(record) then add(PICK) end
   return names
 end
 
--- Take back the reject flag or yellow label of an earlier verdict, if still there.
-local function withdraw(photo, record, previous)
+-- Take back the reject or pick flag or yellow label of an earlier verdict, if still there.
+local function withdraw(photo, record, previous, was_pick)
   if previous == "reject" and record.verdict ~= "reject" and photo:getRawMetadata("pickStatus") == -1 then
+    photo:setRawMetadata("pickStatus", 0)
+  end
+  if was_pick and not is_pick(record) and photo:getRawMetadata("pickStatus") == 1 then
     photo:setRawMetadata("pickStatus", 0)
   end
   if previous == "review" and record.verdict ~= "review" and photo:getRawMetadata("colorNameForLabel") == "yellow" then
@@ -151,8 +173,9 @@ end
 -- Apply one verdict to one photo (inside catalog:withWriteAccessDo). Idempotent.
 function Cull.apply(catalog, photo, record)
   local before = blurwatch_keywords(photo)
-  withdraw(photo, record, previous_verdict(before))
+  withdraw(photo, record, previous_verdict(before), before[PICK] ~= nil)
   if record.verdict == "reject" then photo:setRawMetadata("pickStatus", -1) end
+  if is_pick(record) and not before[PICK] then photo:setRawMetadata("pickStatus", 1) end
   if record.verdict == "review" then photo:setRawMetadata("colorNameForLabel", "yellow") end
   set_keywords(catalog, photo, before, wanted_keywords(record))
 end
