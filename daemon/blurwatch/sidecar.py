@@ -6,8 +6,9 @@ What a verdict writes (everything else in an existing sidecar is kept as it was)
   review; ``xmp:Rating`` when the verdict decides one (-1 for a reject). A sidecar
   without ``xmp:Rating`` shows 1 star in darktable, so a decided rating is always
   written out explicitly, and none is written when blurwatch decides none.
-- Tags ``blurwatch|blurry``, ``blurwatch|dark``, ``blurwatch|overexposed`` and
-  ``blurwatch|review`` in both ``dc:subject`` and ``lr:hierarchicalSubject``.
+- Tags ``blurwatch|blurry``, ``blurwatch|dark``, ``blurwatch|overexposed``,
+  ``blurwatch|review`` (and ``blurwatch|burst`` as a reason) in both ``dc:subject``
+  and ``lr:hierarchicalSubject``.
 - blurwatch's own namespace (:data:`NAMESPACE`): ``Verdict``, ``Reasons`` (a bag),
   ``Sharpness``, ``ExposureEV``, ``Clipped``, ``Crushed``, ``SharpnessMap``,
   ``ModelVersion``, ``DecodedFrom``, ``Photo`` (the file name the verdict is about) and

@@ -56,7 +56,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     summary = RunSummary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run)
     for error in errors:
         summary.fail(error)
-    for outcome in burst_stage.finish(list(run_jobs(jobs, config, workers, progress)), config):
+    outcomes = list(run_jobs(jobs, config, workers, progress))
+    started = time.monotonic()
+    outcomes = burst_stage.finish(outcomes, config)
+    summary.grouping_seconds = time.monotonic() - started
+    for outcome in outcomes:
         summary.add(outcome)
         if args.json:
             for record in photo_records(outcome, config):
@@ -115,6 +119,7 @@ class RunSummary:
     groups: dict[str, set[str]] = field(default_factory=lambda: collections.defaultdict(set))  # kind -> ids
     failures: list[str] = field(default_factory=list)
     photos: int = 0
+    grouping_seconds: float = 0.0  # the burst stage, after the jobs
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
@@ -152,7 +157,7 @@ class RunSummary:
             if self.groups:
                 found = ", ".join(f"{len(ids)} {kind}{'s' if len(ids) != 1 else ''}"
                                   for kind, ids in sorted(self.groups.items()))
-                print(f"  grouped {found}", file=stream)
+                print(f"  grouped {found} in {self.grouping_seconds:.2f} s", file=stream)
         for failure in self.failures:
             print(f"    {failure}" if not quiet else f"blurwatch: {failure}", file=stream)
 
