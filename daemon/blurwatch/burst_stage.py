@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from blurwatch.job import Job, Outcome
 from blurwatch.pipeline import PhotoResult
 
 log = logging.getLogger(__name__)
+
+WRITERS = 4  # threads rewriting sidecars: they mostly wait for fsync
 
 
 @dataclass(frozen=True)
@@ -70,15 +73,19 @@ def group(shots: Iterable[Shot], config: Config) -> list[Group]:
 
 
 def apply(shots: Sequence[Shot], groups: Iterable[Group], config: Config) -> list[Applied]:
-    """Write each shot whose group is not the one its sidecar records; every shot's final verdict."""
+    """Write each shot whose group is not the one its sidecar records; every shot's final verdict.
+
+    The writes run on a few threads: most of a sidecar write is waiting for the disk
+    (fsync), and exiv2's part is serialised by :data:`blurwatch.xmp.LOCK` anyway.
+    """
     members = bursts.memberships(groups)
-    applied = []
-    for shot in shots:
-        decided = members.get(shot.photo)
-        errors = _write(shot, decided, config) if decided != shot.recorded and not shot.job.dry_run else {}
-        result = bursts.decide(shot.result, decided, config.burst, config.sidecar)
-        applied.append(Applied(shot, decided, result, errors))
-    return applied
+    changed = [shot for shot in shots if members.get(shot.photo) != shot.recorded and not shot.job.dry_run]
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="blurwatch-burst") as pool:
+        errors = dict(zip((s.photo for s in changed),
+                          pool.map(lambda shot: _write(shot, members.get(shot.photo), config), changed), strict=True))
+    return [Applied(shot, members.get(shot.photo),
+                    bursts.decide(shot.result, members.get(shot.photo), config.burst, config.sidecar),
+                    errors.get(shot.photo, {})) for shot in shots]
 
 
 def widen(shots: Sequence[discovery.Group], named: Iterable[Path], config: Config) -> list[discovery.Group]:

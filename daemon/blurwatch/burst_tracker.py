@@ -48,7 +48,7 @@ class BurstTracker:
         self._shots: OrderedDict[Path, Shot] = OrderedDict()
         self._open: dict[Run, float] = {}  # run -> when its last frame arrived
         self._waiting: set[Path] = set()  # shots asked to be judged again
-        for frame in state.open_frames():  # left open by the last run
+        for frame in state.open_frames() if config.burst.enabled else ():  # left open by the last run
             self._open[run_of(frame)] = now
 
     def add(self, outcome: Outcome, now: float) -> None:

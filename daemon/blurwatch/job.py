@@ -99,7 +99,7 @@ def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -
 
 
 def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel,
-                           timings: dict[str, float]) -> tuple[PhotoResult, Capture]:
+                           timings: dict[str, float]) -> tuple[PhotoResult, Capture | None]:
     """Decode the photos in order until one works, then judge it and note how it was taken (each stage timed)."""
     for index, photo in enumerate(job.photos):
         started = time.perf_counter()
@@ -115,6 +115,8 @@ def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel,
         started = time.perf_counter()
         result = pipeline.judge(decoded, config, model)
         timings["score"] = time.perf_counter() - started
+        if not config.burst.enabled:
+            return result, None
         started = time.perf_counter()
         taken = capture.capture(decoded.exif, _mtime(photo), decoded.gray)
         timings["group"] = time.perf_counter() - started
