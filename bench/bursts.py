@@ -233,8 +233,10 @@ def speed(n: int, repeat: int, jobs: int, cache: Path) -> int:
     print(f"  bursts off {wall_off:6.2f} s wall, {median('off', 'cpu'):6.2f} CPU s")
     print(f"  capture facts + likeness hash in the workers: {capture_ms:.2f} ms a photo")
     print(f"  burst stage after the jobs (grouping, sidecars of grouped frames rewritten): {stage:.2f} s")
-    print(f"  grouping's share of the run: {100 * share:.1f} % (target <= 5 %); "
-          f"wall time on / off: {wall_on / wall_off:.3f}")
+    cpu_on, cpu_off = median("on", "cpu"), median("off", "cpu")
+    print(f"  grouping's share of the run: {100 * share:.1f} % of the wall time (target <= 5 %); "
+          f"CPU time on / off {cpu_on / cpu_off:.3f} ({100 * (cpu_on - cpu_off) / cpu_on:.1f} % of the CPU), "
+          f"wall time on / off {wall_on / wall_off:.3f}")
     return 0
 
 
