@@ -9,7 +9,8 @@ there and outcomes back) or here, one after the other, with :func:`run_sequentia
 
 A photo that cannot be decoded, or whose sidecar cannot be merged into, is a one-line
 error naming it in :attr:`Outcome.errors`; the other photo of a pair still gets its
-verdict. Anything else raised is a bug.
+verdict. Anything else raised is a bug. A dry run writes nothing but still reads the
+sidecars, to tell what writing would do (a rating set by hand that would be kept).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from blurwatch.config import Config
 from blurwatch.errors import DecodeError, PhotoError, SidecarError
 from blurwatch.pipeline import PhotoResult
 from blurwatch.sharpness import SharpnessModel
+from blurwatch.sidecar import Merged
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class Job:
     """The photos of one shot, judged once: ``photos[0]`` is decoded, the next one if it cannot be."""
 
     photos: tuple[Path, ...]
-    dry_run: bool = False  # judge only, write no sidecar
+    dry_run: bool = False  # judge only, write no sidecar (but tell what writing would do)
     force: bool = False  # also replace ratings set by hand
 
 
@@ -44,9 +46,14 @@ class Outcome:
 
     job: Job
     result: PhotoResult | None
-    sidecars: tuple[Path, ...] = ()  # sidecars that now hold the verdict
+    merges: tuple[Merged, ...] = ()  # what writing did (a dry run: would do) to each sidecar
     errors: Mapping[Path, str] = field(default_factory=dict)  # photo -> one line naming the file that failed
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds spent to "decode", "score", "write"
+
+    @property
+    def sidecars(self) -> tuple[Path, ...]:
+        """The sidecars that now hold the verdict (none for a dry run)."""
+        return () if self.job.dry_run else tuple(merged.sidecar for merged in self.merges)
 
     @classmethod
     def failed(cls, job: Job, error: str, timings: Mapping[str, float] | None = None) -> Outcome:
@@ -55,6 +62,11 @@ class Outcome:
 
     def error_for(self, photo: Path) -> str | None:
         return self.errors.get(photo)
+
+    def merged_for(self, photo: Path, naming: str) -> Merged | None:
+        """What happened to the photo's first sidecar (the one readers read first), if it was reached."""
+        merges = {merged.sidecar: merged for merged in self.merges}
+        return next((merges[p] for p in sidecar.sidecar_paths(photo, naming) if p in merges), None)
 
 
 def run_job(job: Job, config: Config, model: SharpnessModel) -> Outcome:
@@ -68,13 +80,11 @@ def run_job(job: Job, config: Config, model: SharpnessModel) -> Outcome:
         result = _judge_first_decodable(job, config, model, timings)
     except PhotoError as exc:
         return Outcome.failed(job, str(exc), timings)
-    if job.dry_run:
-        return Outcome(job, result, timings=timings)
     started = time.perf_counter()
-    written, errors = _write(job, result, config)
+    merges, errors = _write(job, result, config)
     timings["write"] = time.perf_counter() - started
     log.debug("%s: %s %s", job.photos[0], result.verdict.decision, ",".join(result.verdict.reasons))
-    return Outcome(job, result, tuple(written), errors, timings)
+    return Outcome(job, result, tuple(merges), errors, timings)
 
 
 def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -> Iterator[Outcome]:
@@ -108,15 +118,18 @@ def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel,
     raise ValueError("a job needs at least one photo")
 
 
-def _write(job: Job, result: PhotoResult, config: Config) -> tuple[list[Path], dict[Path, str]]:
-    """The verdict into every photo's sidecars: those written, and an error line per photo that failed."""
-    written: list[Path] = []
+def _write(job: Job, result: PhotoResult, config: Config) -> tuple[list[Merged], dict[Path, str]]:
+    """The verdict into every photo's sidecars: what it did to each, and an error line per photo that failed.
+
+    The RAW of a pair goes first: the Adobe-named ``IMG_1.xmp`` the pair shares is the
+    RAW's in Lightroom's eyes, so the verdict it holds is recorded as the RAW's.
+    """
+    merges: list[Merged] = []
     errors: dict[Path, str] = {}
-    for photo in job.photos:
+    for photo in sorted(job.photos, key=lambda p: p.suffix.lower() not in decoding.RAW_EXTENSIONS):
         try:
-            paths = sidecar.write_verdict(photo, result, config.sidecar, job.force, done=written)
+            merges += sidecar.merge_verdict(photo, result, config.sidecar, job.force,
+                                            done=[m.sidecar for m in merges], dry_run=job.dry_run)
         except SidecarError as exc:  # it names the sidecar; the line must start with the photo
             errors[photo] = str(exc) if exc.path == photo else f"{photo}: {exc}"
-            continue
-        written.extend(p for p in paths if p not in written)
-    return written, errors
+    return merges, errors

@@ -277,10 +277,15 @@ end
 -------------------
 
 -- The rating blurwatch wants, or nil to leave it: a reject is always "rejected"; else the
--- sidecar's rating when blurwatch wrote it (not somebody's manual rating).
+-- sidecar's rating unless somebody set it by hand. 1 star is left alone too: it is what
+-- darktable shows for an unrated photo, so it brings nothing and could only undo a star
+-- given here that darktable did not write to the sidecar.
 local function blurwatch_rating(record)
   if record.verdict == "reject" then return -1 end
-  if record.rating_is_manual or type(record.rating) ~= "number" or record.rating < 0 then return nil end
+  if record.rating_is_manual or type(record.rating) ~= "number" or record.rating < 0
+      or record.rating == DEFAULT_RATING then
+    return nil
+  end
   return math.floor(record.rating)
 end
 
@@ -442,26 +447,11 @@ local function stored_verdicts(paths)
   return run_blurwatch({ "verdict", "--json" }, paths)
 end
 
--- Score a batch (blurwatch writes the sidecars), then read back what was stored: the
--- stored verdict knows whether a rating there was set by hand. Failures are passed on.
+-- Score a batch: blurwatch writes the sidecars and tells, per photo, the rating its sidecar
+-- now holds and whether somebody set it by hand (the fields `verdict --json` has), so one
+-- run is enough. Failures come as records with an error.
 local function cull_batch(paths)
-  local results, message = run_blurwatch({ "--once", "--json" }, paths)
-  if not results then return nil, message end
-  local scored, failures = {}, {}
-  for _, result in ipairs(results) do
-    if result.error then
-      failures[#failures + 1] = result
-    else
-      scored[#scored + 1] = result.path
-    end
-  end
-  local records = {}
-  if #scored > 0 then
-    records, message = stored_verdicts(scored)
-    if not records then return nil, message end
-  end
-  for _, failure in ipairs(failures) do records[#records + 1] = failure end
-  return records
+  return run_blurwatch({ "--once", "--json" }, paths)
 end
 
 local function apply_stored(images, title)

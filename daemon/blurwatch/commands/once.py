@@ -2,8 +2,12 @@
 
 Photos are scored in worker processes (:func:`blurwatch.commands.jobs.run_jobs`), so a
 file that crashes the RAW decoder costs that file only. With ``--json`` every photo gets one JSON object
-on stdout (both photos of a RAW+JPEG pair); the summary goes to stderr. Exit status 0
-when every photo was processed, 1 when some failed (they are listed at the end).
+on stdout (both photos of a RAW+JPEG pair), whose ``rating`` and ``rating_is_manual`` are
+what its sidecar holds afterwards, as ``blurwatch verdict --json`` would read them; with
+``-v`` one line per photo goes to stderr. The summary on stderr counts the verdicts, the
+sidecars written and left unchanged, the ratings kept because somebody set them, the
+files skipped because blurwatch does not read their type, and lists every failure. Exit
+status 0 when every photo was processed, 1 when some failed.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,10 +23,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from blurwatch import discovery, sidecar
-from blurwatch.commands.jobs import positive_int, run_jobs
+from blurwatch.commands.jobs import plural, positive_int, run_jobs
 from blurwatch.config import Config
 from blurwatch.job import Job, Outcome
 from blurwatch.workers import default_jobs
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -42,15 +49,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    groups, errors = discovery.find_jobs(args.paths)
+    skipped: collections.Counter[str] = collections.Counter()
+    groups, errors = discovery.find_jobs(args.paths, skipped)
     jobs = [Job(group, dry_run=args.dry_run, force=args.force) for group in groups]
     workers = args.jobs or default_jobs(config)
     progress = sys.stderr.isatty() and not args.json and not args.quiet
-    summary = RunSummary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run)
+    summary = RunSummary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run, skipped=skipped)
     for error in errors:
         summary.fail(error)
     for outcome in run_jobs(jobs, config, workers, progress):
         summary.add(outcome)
+        for line in photo_lines(outcome, config):
+            log.info("%s", line)
         if args.json:
             for record in photo_records(outcome, config):
                 print(json.dumps(record), flush=True)
@@ -66,8 +76,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
 def photo_records(outcome: Outcome, config: Config) -> list[dict[str, Any]]:
     """The ``--json`` objects of one outcome: one per photo, ``{"path", "error"}`` for a failure.
 
-    ``timings`` holds the seconds the worker spent per stage (decode, score, write) on the
-    outcome's job, which both photos of a RAW+JPEG pair share; bench/run.py reads them.
+    ``rating`` is the rating the photo's sidecar holds afterwards (with ``--dry-run``:
+    would hold) and ``rating_is_manual`` whether somebody set it, by the rule ``blurwatch
+    verdict`` reads it by. ``timings`` holds the seconds the worker spent per stage
+    (decode, score, write) on the outcome's job, which both photos of a RAW+JPEG pair
+    share; bench/run.py reads them.
     """
     records = []
     for photo in outcome.job.photos:
@@ -75,12 +88,37 @@ def photo_records(outcome: Outcome, config: Config) -> list[dict[str, Any]]:
         if outcome.result is None or error:
             records.append({"path": str(photo), "error": error})
             continue
+        merged = outcome.merged_for(photo, config.sidecar.naming)
         record = outcome.result.to_json()
         record["path"] = str(photo)
+        record["rating"] = merged.rating if merged else outcome.result.rating
+        record["rating_is_manual"] = merged.rating_is_manual if merged else False
         record["sidecar"] = [str(p) for p in outcome.sidecars if p in _sidecars_of(photo, outcome, config)]
         record["timings"] = {stage: round(seconds, 4) for stage, seconds in outcome.timings.items()}
         records.append(record)
     return records
+
+
+def photo_lines(outcome: Outcome, config: Config) -> list[str]:
+    """What ``-v`` shows: one line per photo with its verdict, reasons, score and what its sidecar got."""
+    if outcome.result is None:
+        return []  # the failure is logged, and listed in the summary
+    verdict = outcome.result.verdict
+    shown = verdict.decision + (f" ({', '.join(verdict.reasons)})" if verdict.reasons else "")
+    lines = []
+    for photo in outcome.job.photos:
+        if outcome.error_for(photo):
+            continue
+        merged = outcome.merged_for(photo, config.sidecar.naming)
+        lines.append(f"{photo}: {shown}, sharpness {outcome.result.sharpness.score:.3f}{_sidecar_words(merged)}")
+    return lines
+
+
+def _sidecar_words(merged: sidecar.Merged | None) -> str:
+    if merged is None:
+        return ""
+    kept = f"; {' and '.join(merged.kept_by_hand).lower()} kept, set by hand" if merged.kept_by_hand else ""
+    return f"; sidecar {'written' if merged.changed else 'unchanged'}{kept}"
 
 
 def _sidecars_of(photo: Path, outcome: Outcome, config: Config) -> set[Path]:
@@ -101,14 +139,21 @@ class RunSummary:
 
     workers: int
     dry_run: bool = False
+    skipped: collections.Counter[str] = field(default_factory=collections.Counter)  # extension -> files
     decisions: collections.Counter[str] = field(default_factory=collections.Counter)
     reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     failures: list[str] = field(default_factory=list)
     photos: int = 0
+    pairs: int = 0  # RAW+JPEG pairs, each scored once
+    sidecars: collections.Counter[str] = field(default_factory=collections.Counter)  # "written", "unchanged"
+    kept_by_hand: int = 0  # photos whose hand-set rating (or label) was kept
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
     def add(self, outcome: Outcome) -> None:
+        self.pairs += len(outcome.job.photos) > 1
+        self.sidecars.update("written" if m.changed else "unchanged" for m in outcome.merges)
+        self.kept_by_hand += len({m.photo for m in outcome.merges if m.kept_by_hand})
         for photo in outcome.job.photos:
             self.photos += 1
             error = outcome.error_for(photo)
@@ -132,13 +177,30 @@ class RunSummary:
         if not quiet:
             rate = self.photos / self.seconds if self.seconds > 0 else 0.0
             note = " (dry run: nothing written)" if self.dry_run else ""
-            print(f"blurwatch: {self.photos} photos in {self.seconds:.1f} s ({rate:.1f} photos/s, "
-                  f"{self.workers} workers){note}", file=stream)
+            pairs = f", {plural(self.pairs, 'RAW+JPEG pair')} scored once each" if self.pairs else ""
+            print(f"blurwatch: {plural(self.photos, 'photo')}{pairs} in {self.seconds:.1f} s ({rate:.1f} photos/s, "
+                  f"{plural(self.workers, 'worker')}){note}", file=stream)
             for decision in ("keep", "review", "reject"):
                 print(f"  {decision:<8}{self.decisions[decision]:>6}{self._why(decision)}", file=stream)
             print(f"  {'failed':<8}{len(self.failures):>6}", file=stream)
+            for line in self._sidecar_lines():
+                print(f"  {line}", file=stream)
         for failure in self.failures:
             print(f"    {failure}" if not quiet else f"blurwatch: {failure}", file=stream)
+
+    def _sidecar_lines(self) -> list[str]:
+        lines = []
+        if self.sidecars:
+            verb = ("would be written", "already up to date") if self.dry_run else ("written", "unchanged")
+            lines.append(f"sidecars: {self.sidecars['written']} {verb[0]}, {self.sidecars['unchanged']} {verb[1]}")
+        if self.kept_by_hand:
+            lines.append(f"kept as set by hand: the rating or label of {plural(self.kept_by_hand, 'photo')} "
+                         "(--force replaces them)")
+        if self.skipped:
+            kinds = ", ".join(f"{n} {ext}" for ext, n in self.skipped.most_common())
+            lines.append(f"skipped: {plural(sum(self.skipped.values()), 'file')} of a type blurwatch "
+                         f"does not read ({kinds})")
+        return lines
 
     def _why(self, decision: str) -> str:
         if decision != "reject" or not self.reasons:
