@@ -282,6 +282,14 @@ def test_a_folder_scored_before_import_shows_blurwatchs_verdicts(darktable: Dark
     for photo in folder.glob("*.xmp"):  # darktable rewrote them: the plugin's marker stays inside darktable
         assert "darktable|blurwatch" not in photo.read_text(encoding="utf-8")
 
+    # Culled again after darktable rewrote every sidecar: nothing to write, nobody's rating "set by hand".
+    rewritten = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.xmp")}
+    assert all(b"darktable:xmp_version" in data for data, _ in rewritten.values())
+    again = run_blurwatch(env, "--once", "--json", str(folder))
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.xmp")} == rewritten
+    assert not [record["path"] for record in again if record.get("rating_is_manual")]
+    assert not [r["path"] for r in run_blurwatch(env, "verdict", "--json", str(folder)) if r.get("rating_is_manual")]
+
 
 @requires_shared
 @needs_model
