@@ -3,6 +3,7 @@
 A camera set to RAW+JPEG writes IMG_0001.CR2 and IMG_0001.JPG: one shot, one verdict.
 Such a pair becomes one group, JPEG first (it decodes much faster than the RAW, and the
 RAW is the fallback when the JPEG is broken); every photo of the group gets the verdict.
+RAW+HEIF (Canon and Fujifilm write ``.HIF`` beside the RAW) pairs the same way.
 
 Hidden files and folders, sidecars and the temporary names that copy tools and
 browsers write before renaming are skipped: scoring a half-copied file would give a
@@ -21,7 +22,8 @@ from blurwatch import decoding
 
 log = logging.getLogger(__name__)
 
-JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
+# What a camera writes beside a RAW for the same shot: the processed picture.
+PROCESSED_EXTENSIONS = frozenset({".jpg", ".jpeg"}) | decoding.HEIF_EXTENSIONS
 # Names that are still being written: browsers' downloads, rsync/cp temp files, editor backups.
 TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", "~")
 # Folders of other programs' thumbnails and trash (Synology NAS), never photos to cull.
@@ -91,7 +93,7 @@ def group(photos: Iterable[Path]) -> list[Group]:
         by_shot[shot_key(photo)].append(photo)
     groups: list[Group] = []
     for shot in by_shot.values():
-        jpegs = sorted(p for p in shot if p.suffix.lower() in JPEG_EXTENSIONS)
+        jpegs = sorted(p for p in shot if p.suffix.lower() in PROCESSED_EXTENSIONS)
         raws = sorted(p for p in shot if p.suffix.lower() in decoding.RAW_EXTENSIONS)
         paired = set(jpegs + raws) if jpegs and raws else set()
         if paired:
