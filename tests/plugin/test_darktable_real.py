@@ -1,8 +1,10 @@
 """blurwatch.lua in real darktable (4.2), headless under xvfb-run, with the real blurwatch program.
 
-Each darktable run gets a throwaway library, config and cache folder and a luarc that
-loads the plugin, starts the work, waits for it, writes what the library shows
-(dt_probe.lua) and quits; it is killed (its own process group only) if it outlives
+Each darktable run gets a throwaway library, config and cache folder, the plugin installed
+there by ``blurwatch plugin install darktable``'s own code (so the plugin runs the
+blurwatch program it recorded, with no preference set), and a luarc that loads the
+plugin, starts the work, waits for it, writes what the library shows (dt_probe.lua) and
+quits; it is killed (its own process group only) if it outlives
 DARKTABLE_TIMEOUT. What the library shows is read twice: through the Lua API and from
 library.db with sqlite3.
 """
@@ -25,8 +27,9 @@ from typing import Any
 
 import pytest
 
+from blurwatch.commands.plugin import install_darktable
 from conftest import SHARED_DATA, requires_program, requires_shared
-from luahost import DARKTABLE_PLUGIN, HERE
+from luahost import HERE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, requires_program("darktable"), requires_program("xvfb-run")]
 
@@ -102,10 +105,7 @@ class Darktable:
         interface to idle and makes one harmless such call, the canary; a run stuck before
         the canary returned has done nothing yet and is started again.
         """
-        lua_dir = self.config / "lua"
-        lua_dir.mkdir(parents=True, exist_ok=True)
-        if not (lua_dir / "blurwatch").exists():
-            (lua_dir / "blurwatch").symlink_to(DARKTABLE_PLUGIN.parent, target_is_directory=True)
+        install_darktable(self.config)
         report, started = self.work / "report.json", self.work / "started"
         (self.config / "luarc").write_text(self._luarc(body, plugin, watch_folders, report, started),
                                            encoding="utf-8")
@@ -165,7 +165,6 @@ class Darktable:
         return f"""
 local dt = require "darktable"
 local OUT = {lua_string(str(report))}
-dt.preferences.write("blurwatch", "executable", "file", {lua_string(str(blurwatch_program()))})
 dt.preferences.write("blurwatch", "watch_folders", "string", {lua_string(watch_folders)})
 local probe = dofile({lua_string(str(HERE / "dt_probe.lua"))})
 local imported_films = 0
@@ -205,7 +204,7 @@ def shown_through_lua(report: dict[str, Any]) -> dict[str, tuple[int, bool, list
 
 
 def expected(stored: dict[str, Any]) -> tuple[int, bool, list[str]]:
-    """What darktable must show for a stored verdict (plugin/README.md's mapping)."""
+    """What darktable must show for a stored verdict (plugins/README.md's mapping)."""
     verdict = stored["verdict"]
     if verdict is None:
         return 1, False, []
