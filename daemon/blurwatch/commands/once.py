@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     summary.finish()
     summary.print(sys.stderr, quiet=args.quiet)
     if args.report is not None:
-        written = write_report(args.paths, args.report, config)
+        written = write_report(args.paths, args.report, config, summary.failed_photos)
         if not args.quiet:
             print(f"blurwatch: report {written.resolve().as_uri()}", file=sys.stderr)
     return 1 if summary.failures else 0
@@ -126,11 +126,11 @@ def _sidecars_of(photo: Path, outcome: Outcome, config: Config) -> set[Path]:
     return set(sidecar.sidecar_paths(photo, config.sidecar.naming)) if outcome.sidecars else set()
 
 
-def write_report(paths: list[Path], out: Path, config: Config) -> Path:
-    """The HTML report of the photos just scored (the report module loads only when asked)."""
+def write_report(paths: list[Path], out: Path, config: Config, failures: dict[Path, str]) -> Path:
+    """The HTML report of the photos just scored and of those that failed (the report module loads when asked)."""
     from blurwatch import report
 
-    return report.write_report(paths, out, config)
+    return report.write_report(paths, out, config, failures=failures)
 
 
 @dataclass
@@ -143,6 +143,7 @@ class RunSummary:
     decisions: collections.Counter[str] = field(default_factory=collections.Counter)
     reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     failures: list[str] = field(default_factory=list)
+    failed_photos: dict[Path, str] = field(default_factory=dict)  # photo -> its error line, for the report
     photos: int = 0
     pairs: int = 0  # RAW+JPEG pairs, each scored once
     sidecars: collections.Counter[str] = field(default_factory=collections.Counter)  # "written", "unchanged"
@@ -158,7 +159,8 @@ class RunSummary:
             self.photos += 1
             error = outcome.error_for(photo)
             if outcome.result is None or error:
-                self.fail(error or f"{photo}: failed")
+                self.failed_photos[photo] = error or f"{photo}: failed"
+                self.fail(self.failed_photos[photo])
                 continue
             self.decisions[outcome.result.verdict.decision] += 1
             if outcome.result.verdict.decision == "reject":
