@@ -93,7 +93,7 @@ def photo_records(outcome: Outcome, config: Config) -> list[dict[str, Any]]:
         record["path"] = str(photo)
         record["rating"] = merged.rating if merged else outcome.result.rating
         record["rating_is_manual"] = merged.rating_is_manual if merged else False
-        record["sidecar"] = [str(p) for p in outcome.sidecars if p in _sidecars_of(photo, outcome, config)]
+        record["sidecar"] = [str(p) for p in _sidecars_of(photo, outcome)]
         record["timings"] = {stage: round(seconds, 4) for stage, seconds in outcome.timings.items()}
         records.append(record)
     return records
@@ -121,9 +121,9 @@ def _sidecar_words(merged: sidecar.Merged | None) -> str:
     return f"; sidecar {'written' if merged.changed else 'unchanged'}{kept}"
 
 
-def _sidecars_of(photo: Path, outcome: Outcome, config: Config) -> set[Path]:
-    """Which of the outcome's sidecars belong to ``photo`` (none written: no need to ask)."""
-    return set(sidecar.sidecar_paths(photo, config.sidecar.naming)) if outcome.sidecars else set()
+def _sidecars_of(photo: Path, outcome: Outcome) -> list[Path]:
+    """The sidecars written for ``photo``: the Adobe-named one a RAW+JPEG pair shares is the RAW's."""
+    return [] if outcome.job.dry_run else [merged.sidecar for merged in outcome.merges if merged.photo == photo]
 
 
 def write_report(paths: list[Path], out: Path, config: Config, failures: dict[Path, str]) -> Path:
