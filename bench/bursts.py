@@ -50,7 +50,7 @@ from training import degrade  # noqa: E402
 
 RECIPE = 1  # bump when the shoot's files change
 BURST, BRACKET = 5, (0, -2, 2)
-GROUPED_LINE = re.compile(r"grouped (?P<what>.+) in (?P<seconds>[\d.]+) s")
+GROUPED_LINE = re.compile(r"grouped: (?P<what>.+) in (?P<seconds>[\d.]+) s")
 
 
 def main() -> int:

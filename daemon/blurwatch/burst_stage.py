@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from blurwatch import bursts, capture, discovery, sidecar
+from blurwatch import bursts, capture, discovery, job
 from blurwatch.bursts import Group, Membership
 from blurwatch.capture import Capture
 from blurwatch.config import Config
-from blurwatch.errors import SidecarError
 from blurwatch.job import Job, Outcome
 from blurwatch.pipeline import PhotoResult
+from blurwatch.sidecar import Merged
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,12 @@ class Shot:
 
 @dataclass(frozen=True)
 class Applied:
-    """One shot after the stage: its group, its verdict after the group rule, the photos that failed."""
+    """One shot after the stage: its group, its verdict after the group rule, what its writes did."""
 
     shot: Shot
     group: Membership | None
     result: PhotoResult
+    merges: list[Merged]  # what rewriting did to each sidecar (none when its group did not change)
     errors: dict[Path, str]
 
 
@@ -81,11 +82,11 @@ def apply(shots: Sequence[Shot], groups: Iterable[Group], config: Config) -> lis
     members = bursts.memberships(groups)
     changed = [shot for shot in shots if members.get(shot.photo) != shot.recorded and not shot.job.dry_run]
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="blurwatch-burst") as pool:
-        errors = dict(zip((s.photo for s in changed),
-                          pool.map(lambda shot: _write(shot, members.get(shot.photo), config), changed), strict=True))
+        written = dict(zip((s.photo for s in changed),
+                           pool.map(lambda shot: _write(shot, members.get(shot.photo), config), changed), strict=True))
     return [Applied(shot, members.get(shot.photo),
                     bursts.decide(shot.result, members.get(shot.photo), config.burst, config.sidecar),
-                    errors.get(shot.photo, {})) for shot in shots]
+                    *written.get(shot.photo, ([], {}))) for shot in shots]
 
 
 def widen(shots: Sequence[discovery.Group], named: Iterable[Path], config: Config) -> list[discovery.Group]:
@@ -133,23 +134,23 @@ def finish(outcomes: Sequence[Outcome], config: Config) -> list[Outcome]:
 
 
 def _updated(outcome: Outcome, applied: Applied | None) -> Outcome:
+    """The outcome as the run ends: the verdict after the group rule, each sidecar as last written."""
     if applied is None:
         return outcome
-    return dataclasses.replace(outcome, result=applied.result, group=applied.group,
+    before = {m.sidecar: m for m in outcome.merges}
+    rewritten = {m.sidecar: dataclasses.replace(m, changed=m.changed or (m.sidecar in before and
+                                                                         before[m.sidecar].changed))
+                 for m in applied.merges}
+    merges = tuple(rewritten.get(m.sidecar, m) for m in outcome.merges)
+    return dataclasses.replace(outcome, result=applied.result, group=applied.group, merges=merges,
                                errors={**outcome.errors, **applied.errors})
 
 
-def _write(shot: Shot, decided: Membership | None, config: Config) -> dict[Path, str]:
-    """Merge the shot's verdict with its new group into each of its photos' sidecars; errors by photo."""
-    written: list[Path] = []
-    errors: dict[Path, str] = {}
-    for photo in shot.job.photos:
-        try:
-            written += sidecar.write_verdict(photo, shot.result, config.sidecar, shot.job.force, done=written,
-                                             group=decided, burst=config.burst)
-        except SidecarError as exc:
-            errors[photo] = str(exc) if exc.path == photo else f"{photo}: {exc}"
-            log.info("%s", errors[photo])
+def _write(shot: Shot, decided: Membership | None, config: Config) -> tuple[list[Merged], dict[Path, str]]:
+    """Merge the shot's verdict with its new group into its photos' sidecars: what it did, errors by photo."""
+    merges, errors = job.write_verdicts(shot.job, shot.result, config, group=decided)
+    for error in errors.values():
+        log.info("%s", error)
     what = f"{decided.kind} {decided.id}{' (best)' if decided.best else ''}" if decided else "no group"
     log.debug("%s: now %s", shot.photo, what)
-    return errors
+    return merges, errors

@@ -9,13 +9,14 @@ there and outcomes back) or here, one after the other, with :func:`run_sequentia
 
 A photo that cannot be decoded, or whose sidecar cannot be merged into, is a one-line
 error naming it in :attr:`Outcome.errors`; the other photo of a pair still gets its
-verdict. Anything else raised is a bug.
+verdict. Anything else raised is a bug. A dry run writes nothing but still reads the
+sidecars, to tell what writing would do (a rating set by hand that would be kept).
 
 The job also notes how its photo was taken (:class:`blurwatch.capture.Capture`: camera,
 time, exposure settings, a likeness hash of the image it decoded), which the burst stage
 (:mod:`blurwatch.burst_stage`) groups once it has seen the frames around it. The verdict
 written here keeps whatever burst or bracket the sidecar already records
-(:func:`blurwatch.sidecar.write_verdict`), so scoring a photo again changes nothing
+(:func:`blurwatch.sidecar.merge_verdict`), so scoring a photo again changes nothing
 the stage would only have to put back.
 """
 
@@ -34,6 +35,7 @@ from blurwatch.config import Config
 from blurwatch.errors import DecodeError, PhotoError, SidecarError
 from blurwatch.pipeline import PhotoResult
 from blurwatch.sharpness import SharpnessModel
+from blurwatch.sidecar import Merged
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class Job:
     """The photos of one shot, judged once: ``photos[0]`` is decoded, the next one if it cannot be."""
 
     photos: tuple[Path, ...]
-    dry_run: bool = False  # judge only, write no sidecar
+    dry_run: bool = False  # judge only, write no sidecar (but tell what writing would do)
     force: bool = False  # also replace ratings set by hand
 
 
@@ -53,11 +55,16 @@ class Outcome:
 
     job: Job
     result: PhotoResult | None
-    sidecars: tuple[Path, ...] = ()  # sidecars that now hold the verdict
+    merges: tuple[Merged, ...] = ()  # what writing did (a dry run: would do) to each sidecar
     errors: Mapping[Path, str] = field(default_factory=dict)  # photo -> one line naming the file that failed
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds to "decode", "score", "group", "write"
     capture: Capture | None = None  # how the judged photo was taken, for the burst stage
     group: Membership | None = None  # the burst or bracket its sidecar records (kept by this write)
+
+    @property
+    def sidecars(self) -> tuple[Path, ...]:
+        """The sidecars that now hold the verdict (none for a dry run)."""
+        return () if self.job.dry_run else tuple(merged.sidecar for merged in self.merges)
 
     @classmethod
     def failed(cls, job: Job, error: str, timings: Mapping[str, float] | None = None) -> Outcome:
@@ -66,6 +73,11 @@ class Outcome:
 
     def error_for(self, photo: Path) -> str | None:
         return self.errors.get(photo)
+
+    def merged_for(self, photo: Path, naming: str) -> Merged | None:
+        """What happened to the photo's first sidecar (the one readers read first), if it was reached."""
+        merges = {merged.sidecar: merged for merged in self.merges}
+        return next((merges[p] for p in sidecar.sidecar_paths(photo, naming) if p in merges), None)
 
 
 def run_job(job: Job, config: Config, model: SharpnessModel) -> Outcome:
@@ -79,13 +91,12 @@ def run_job(job: Job, config: Config, model: SharpnessModel) -> Outcome:
         result, taken = _judge_first_decodable(job, config, model, timings)
     except PhotoError as exc:
         return Outcome.failed(job, str(exc), timings)
-    if job.dry_run:
-        return Outcome(job, result, timings=timings, capture=taken)
     started = time.perf_counter()
-    written, errors, group = _write(job, result, config)
+    merges, errors = write_verdicts(job, result, config)
     timings["write"] = time.perf_counter() - started
     log.debug("%s: %s %s", job.photos[0], result.verdict.decision, ",".join(result.verdict.reasons))
-    return Outcome(job, result, tuple(written), errors, timings, taken, group)
+    group = next((m.group for m in merges if m.photo == job.photos[0]), merges[0].group if merges else None)
+    return Outcome(job, result, tuple(merges), errors, timings, taken, group)
 
 
 def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -> Iterator[Outcome]:
@@ -132,22 +143,22 @@ def _mtime(photo: Path) -> float:
         return 0.0
 
 
-def _write(job: Job, result: PhotoResult,
-           config: Config) -> tuple[list[Path], dict[Path, str], Membership | None]:
-    """The verdict into every photo's sidecars, each keeping the group it records.
+def write_verdicts(job: Job, result: PhotoResult, config: Config,
+                   group: sidecar.GroupChoice = sidecar.STORED) -> tuple[list[Merged], dict[Path, str]]:
+    """The verdict into every photo's sidecars: what it did to each, and an error line per photo that failed.
 
-    Returns the sidecars written, an error line per photo that failed, and the group the
-    first photo's sidecar records.
+    ``group`` is the burst or bracket to record: the job keeps the one each sidecar
+    records, the burst stage gives the one it decided. The RAW of a pair goes first:
+    the Adobe-named ``IMG_1.xmp`` the pair shares is the RAW's in Lightroom's eyes, so
+    the verdict it holds is recorded as the RAW's.
     """
-    written: list[Path] = []
+    merges: list[Merged] = []
     errors: dict[Path, str] = {}
-    groups: list[Membership | None] = []
-    for photo in job.photos:
+    for photo in sorted(job.photos, key=lambda p: p.suffix.lower() not in decoding.RAW_EXTENSIONS):
         try:
-            merged = sidecar.merge_verdict(photo, result, config.sidecar, job.force, done=written, burst=config.burst)
+            merges += sidecar.merge_verdict(photo, result, config.sidecar, job.force,
+                                            done=[m.sidecar for m in merges], dry_run=job.dry_run,
+                                            group=group, burst=config.burst)
         except SidecarError as exc:  # it names the sidecar; the line must start with the photo
             errors[photo] = str(exc) if exc.path == photo else f"{photo}: {exc}"
-            continue
-        groups.append(merged.group)
-        written.extend(p for p in merged.sidecars if p not in written)
-    return written, errors, groups[0] if groups else None
+    return merges, errors

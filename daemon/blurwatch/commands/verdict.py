@@ -75,6 +75,7 @@ def describe(record: dict[str, Any]) -> str:
         return f"{record['path']}: no verdict"
     reasons = f" ({', '.join(record['reasons'])})" if record["reasons"] else ""
     manual = ", set by hand" if record["rating_is_manual"] else ""
+    rating = "no rating" if record["rating"] is None else f"rating {record['rating']}"
     group = next((f", {kind} {record[kind]['id']}{' (best)' if record[kind]['best'] else ''}"
                   for kind in ("burst", "bracket") if kind in record), "")
-    return f"{record['path']}: {record['verdict']}{reasons}, rating {record['rating']}{manual}{group}"
+    return f"{record['path']}: {record['verdict']}{reasons}, {rating}{manual}{group}"
