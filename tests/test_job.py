@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from blurwatch import sidecar, xmp
-from blurwatch.config import Config, SidecarConfig
+from blurwatch.bursts import Membership
+from blurwatch.config import BurstConfig, Config, SidecarConfig
 from blurwatch.job import Job, Outcome, run_job, run_sequential
 from blurwatch.sharpness import SharpnessModel, default_model_dir
 from helpers.dng import write_dng
@@ -130,3 +131,17 @@ def test_a_failed_outcome_names_the_error_for_every_photo() -> None:
     assert outcome.result is None and outcome.sidecars == ()
     assert [outcome.error_for(photo) for photo in job.photos] == ["/p/a.nef: decoder crashed (killed by signal 11)"] * 2
     assert outcome.error_for(Path("/p/other.jpg")) is None
+
+
+def test_with_bursts_turned_off_a_frame_leaves_its_group(tmp_path: Path, model) -> None:
+    photo = make_photo(tmp_path / "IMG_1.jpg")
+    config = Config()
+    first = run_job(Job((photo,)), config, model)
+    sidecar.write_verdict(photo, first.result, config.sidecar, group=Membership("burst", "IMG_0-1", 3, False))
+
+    kept = run_job(Job((photo,)), config, model)
+    off = run_job(Job((photo,)), config.replace(burst=BurstConfig(enabled=False)), model)
+
+    assert kept.group == Membership("burst", "IMG_0-1", 3, False) and kept.capture is not None
+    assert off.group is None and off.capture is None
+    assert sidecar.read_verdict(photo).group is None

@@ -92,7 +92,8 @@ def run_job(job: Job, config: Config, model: SharpnessModel) -> Outcome:
     except PhotoError as exc:
         return Outcome.failed(job, str(exc), timings)
     started = time.perf_counter()
-    merges, errors = write_verdicts(job, result, config)
+    keep = sidecar.STORED if config.burst.enabled else None  # bursts turned off: their groups go
+    merges, errors = write_verdicts(job, result, config, group=keep)
     timings["write"] = time.perf_counter() - started
     log.debug("%s: %s %s", job.photos[0], result.verdict.decision, ",".join(result.verdict.reasons))
     group = next((m.group for m in merges if m.photo == job.photos[0]), merges[0].group if merges else None)
