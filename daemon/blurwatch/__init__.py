@@ -10,7 +10,7 @@ runs the same jobs as photos arrive.
 
 Modules, core first; each imports only modules before it in this list (tests/test_lint.py
 holds them to it):
-  core:  errors, config, files, xmp, decoding, exposure, sharpness, verdict, pipeline, sidecar, discovery, job
+  core:  errors, config, files, packet, xmp, decoding, exposure, sharpness, verdict, pipeline, sidecar, discovery, job
   edge:  state, systemd, watcher, backlog, workers, daemon, thumbnails, report, demo, commands, cli
 """
 
