@@ -114,3 +114,13 @@ def test_stamp_of_a_missing_file_or_a_folder_is_none(tmp_path: Path) -> None:
     photo.write_bytes(b"1234")
     stamp = Stamp.of(photo)
     assert stamp is not None and stamp.size == 4 and stamp.mtime_ns == photo.stat().st_mtime_ns
+
+
+def test_a_path_that_is_not_utf8_is_a_key_like_any_other(db: StateDB) -> None:
+    """SQLite text holds no undecodable bytes: such a name is kept as bytes, and the daemon no longer dies on it."""
+    photo = Path("/photos") / os.fsdecode(b"caf\xe9.jpg")
+    other = Path("/photos/caf\u00e9.jpg")  # the same name spelled right: another file
+    db.record(photo, Stamp(1000, 123), "m1", error=f"{photo}: truncated")
+    assert db.is_done(photo, Stamp(1000, 123), "m1") and not db.is_done(other, Stamp(1000, 123), "m1")
+    [broken] = db.last_errors()
+    assert broken.path == str(photo) and broken.error == "/photos/caf\\xe9.jpg: truncated"

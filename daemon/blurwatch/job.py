@@ -9,20 +9,28 @@ there and outcomes back) or here, one after the other, with :func:`run_sequentia
 
 A photo that cannot be decoded, or whose sidecar cannot be merged into, is a one-line
 error naming it in :attr:`Outcome.errors`; the other photo of a pair still gets its
-verdict. Anything else raised is a bug.
+verdict. A photo replaced or rewritten while it was judged (its inode, size or mtime
+moved) gets no sidecar: the verdict is about the file that was read. That error, and a
+sidecar another program kept saving while blurwatch merged into it, may pass by
+themselves: such photos are in :attr:`Outcome.retry`, for the daemon to try again.
+Anything else raised is a bug.
+
+A job calls ``progress`` after each stage (decoded, judged, each photo's sidecar
+written), which is how the worker pool tells a slow photo from a hung worker.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from blurwatch import decoding, pipeline, sidecar
 from blurwatch.config import Config
-from blurwatch.errors import DecodeError, PhotoError, SidecarError
+from blurwatch.errors import Busy, DecodeError, PhotoError, SidecarError, shown
+from blurwatch.files import Fingerprint
 from blurwatch.pipeline import PhotoResult
 from blurwatch.sharpness import SharpnessModel
 
@@ -47,6 +55,7 @@ class Outcome:
     sidecars: tuple[Path, ...] = ()  # sidecars that now hold the verdict
     errors: Mapping[Path, str] = field(default_factory=dict)  # photo -> one line naming the file that failed
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds spent to "decode", "score", "write"
+    retry: frozenset[Path] = frozenset()  # photos whose error may pass: they or their sidecars kept changing
 
     @classmethod
     def failed(cls, job: Job, error: str, timings: Mapping[str, float] | None = None) -> Outcome:
@@ -57,24 +66,25 @@ class Outcome:
         return self.errors.get(photo)
 
 
-def run_job(job: Job, config: Config, model: SharpnessModel) -> Outcome:
+def run_job(job: Job, config: Config, model: SharpnessModel, progress: Callable[[], None] = lambda: None) -> Outcome:
     """Judge the job's first decodable photo, then write the verdict beside every photo.
 
     Pure apart from the sidecar writes (none with ``dry_run``). A sidecar that cannot be
     merged into is reported for that photo, and the other photos are still written.
     """
     timings = {"decode": 0.0, "score": 0.0, "write": 0.0}
+    identities = {photo: Fingerprint.now(photo) for photo in job.photos}
     try:
-        result = _judge_first_decodable(job, config, model, timings)
+        result = _judge_first_decodable(job, config, model, timings, progress)
     except PhotoError as exc:
         return Outcome.failed(job, str(exc), timings)
     if job.dry_run:
         return Outcome(job, result, timings=timings)
     started = time.perf_counter()
-    written, errors = _write(job, result, config)
+    written, errors, retry = _write(job, result, config, identities, progress)
     timings["write"] = time.perf_counter() - started
-    log.debug("%s: %s %s", job.photos[0], result.verdict.decision, ",".join(result.verdict.reasons))
-    return Outcome(job, result, tuple(written), errors, timings)
+    log.debug("%s: %s %s", shown(job.photos[0]), result.verdict.decision, ",".join(result.verdict.reasons))
+    return Outcome(job, result, tuple(written), errors, timings, frozenset(retry))
 
 
 def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -> Iterator[Outcome]:
@@ -87,8 +97,8 @@ def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -
         yield run_job(job, config, model)
 
 
-def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel,
-                           timings: dict[str, float]) -> PhotoResult:
+def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel, timings: dict[str, float],
+                           progress: Callable[[], None]) -> PhotoResult:
     """Decode the photos in order until one works, then judge it (each stage timed)."""
     for index, photo in enumerate(job.photos):
         started = time.perf_counter()
@@ -97,26 +107,43 @@ def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel,
         except DecodeError as exc:
             if index == len(job.photos) - 1:
                 raise
-            log.info("%s; trying %s instead", exc, job.photos[index + 1])
+            log.info("%s; trying %s instead", exc, shown(job.photos[index + 1]))
             continue
         finally:
             timings["decode"] += time.perf_counter() - started
+            progress()
         started = time.perf_counter()
         result = pipeline.judge(decoded, config, model)
         timings["score"] = time.perf_counter() - started
+        progress()
         return result
     raise ValueError("a job needs at least one photo")
 
 
-def _write(job: Job, result: PhotoResult, config: Config) -> tuple[list[Path], dict[Path, str]]:
-    """The verdict into every photo's sidecars: those written, and an error line per photo that failed."""
+def _write(job: Job, result: PhotoResult, config: Config, identities: Mapping[Path, Fingerprint | None],
+           progress: Callable[[], None]) -> tuple[list[Path], dict[Path, str], set[Path]]:
+    """The verdict into the sidecars of every photo still the one that was read.
+
+    Returns the sidecars written, an error line per photo that failed, and the photos
+    whose failure may pass (see :attr:`Outcome.retry`).
+    """
     written: list[Path] = []
     errors: dict[Path, str] = {}
+    retry: set[Path] = set()
     for photo in job.photos:
+        if Fingerprint.now(photo) != identities[photo]:
+            errors[photo] = (f"{shown(photo)}: changed while blurwatch judged it (replaced, or still being "
+                             "written); no sidecar written, as the verdict is about the file that was read")
+            retry.add(photo)
+            continue
         try:
             paths = sidecar.write_verdict(photo, result, config.sidecar, job.force, done=written)
-        except SidecarError as exc:  # it names the sidecar; the line must start with the photo
-            errors[photo] = str(exc) if exc.path == photo else f"{photo}: {exc}"
+        except (SidecarError, Busy) as exc:  # it names the sidecar; the line must start with the photo
+            errors[photo] = str(exc) if exc.path == photo else f"{shown(photo)}: {exc}"
+            if isinstance(exc, Busy):
+                retry.add(photo)
             continue
+        finally:
+            progress()
         written.extend(p for p in paths if p not in written)
-    return written, errors
+    return written, errors, retry

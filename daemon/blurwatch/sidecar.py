@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -41,15 +42,22 @@ from pathlib import Path
 
 from blurwatch import files, xmp
 from blurwatch.config import SidecarConfig
-from blurwatch.errors import FileError, SidecarError
+from blurwatch.errors import Busy, FileError, SidecarError, shown
 from blurwatch.pipeline import PhotoResult
 from blurwatch.verdict import Verdict
-from blurwatch.xmp import Value
+from blurwatch.xmp import Value, Written
 
 NAMESPACE = "http://ns.blurwatch.org/xmp/1.0/"
 PREFIX = "blurwatch"
 
 log = logging.getLogger(__name__)
+
+# A sidecar another program saved while blurwatch merged into it is merged into again
+# after these pauses (seconds), then left with that save and reported as busy.
+MERGE_PAUSES = (0.1, 0.3, 0.9)
+# A sidecar that reads as XML cut short may be a save caught half-written; it is read
+# again after these pauses as long as its bytes keep changing.
+READ_PAUSES = (0.2, 0.5, 1.0)
 
 RATING = "Xmp.xmp.Rating"
 LABEL = "Xmp.xmp.Label"
@@ -118,13 +126,13 @@ def write_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force
     ``done`` are sidecars this same result was just written to: the Adobe-named
     ``IMG_1.xmp`` that a RAW+JPEG pair shares gets the pair's one verdict once. A
     sidecar already holding this verdict is left byte-for-byte as it is. Raises
-    :class:`SidecarError` (naming the sidecar) when one cannot be merged into safely.
+    :class:`SidecarError` (naming the sidecar) when one cannot be merged into safely, and
+    :class:`Busy` when another program saved it every time blurwatch merged into it.
     """
     override = force or config.overwrite_manual_rating
     for sidecar in sidecar_paths(photo, config.naming):
         if sidecar not in done:
-            with _as_sidecar_errors():
-                _merge(sidecar, photo, result, override)
+            _merge_again_if_saved(sidecar, photo, result, override)
     return sidecar_paths(photo, config.naming)
 
 
@@ -157,26 +165,58 @@ def _reading_order(photo: Path, naming: str) -> list[Path]:
 
 @contextlib.contextmanager
 def _as_sidecar_errors() -> Iterator[None]:
-    """The file layers' errors as :class:`SidecarError`, worded for a sidecar."""
+    """The file layers' errors as :class:`SidecarError`; :class:`files.Changed` and :class:`xmp.Unfinished` pass,
+    for a retry."""
     try:
         yield
-    except SidecarError:
+    except (SidecarError, files.Changed, xmp.Unfinished):
         raise
-    except files.Changed as exc:
-        raise SidecarError(exc.path, "was changed by another program while blurwatch merged into it; "
-                                     "left as it is, it will be scored again") from exc
     except FileError as exc:
         raise SidecarError(exc.path, exc.reason) from exc
 
 
+def _merge_again_if_saved(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> None:
+    """:func:`_merge`, again from the new content each time another program saved the sidecar meanwhile."""
+    for attempt, pause in enumerate((*MERGE_PAUSES, None), start=1):
+        try:
+            with _as_sidecar_errors():
+                _merge(sidecar, photo, result, override)
+            return
+        except files.Changed as exc:
+            if pause is None:
+                raise Busy(sidecar, f"was saved by another program each of the {attempt} times blurwatch merged "
+                                    "its verdict into it; left with that program's save, without a verdict") from exc
+            log.info("%s: saved by another program while blurwatch merged into it; merging into the new "
+                     "content", shown(sidecar))
+            time.sleep(pause)
+
+
 def _read(sidecar: Path) -> xmp.Sidecar:
-    with _as_sidecar_errors():
-        return xmp.read(sidecar)
+    """The sidecar, read again after a moment while it reads as XML cut short and its bytes keep changing.
+
+    darktable rewrites a sidecar in place, so a read can catch one half-written.
+    """
+    seen: bytes | None = None
+    for pause in (*READ_PAUSES, None):
+        try:
+            with _as_sidecar_errors():
+                return xmp.read(sidecar)
+        except xmp.Unfinished as exc:
+            if exc.data == seen:
+                raise SidecarError(sidecar, f"{exc.reason} (the same a moment later, so no save in progress); "
+                                            "left as it is") from exc
+            if pause is None:
+                raise SidecarError(sidecar, f"{exc.reason} and still changing after "
+                                            f"{sum(READ_PAUSES):.1f} s; left as it is") from exc
+            seen = exc.data
+            log.debug("%s; reading it again in %.1f s (a save in progress?)", exc, pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> None:
     """Write ``result`` into one sidecar unless it already holds exactly that."""
-    loaded = xmp.read(sidecar)
+    loaded = _read(sidecar)
     changes = _plan(sidecar, loaded.fields, photo, result, override)
     other = _shared_with(sidecar, photo, loaded.fields)
     if other is not None:
@@ -185,11 +225,11 @@ def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> N
             raise SidecarError(sidecar, f"holds another verdict, for {other}, which shares this Adobe-style "
                                         "sidecar; use darktable naming to keep their verdicts apart")
     if not changes:
-        log.debug("%s: already holds this verdict, left unchanged", sidecar)
+        log.debug("%s: already holds this verdict, left unchanged", shown(sidecar))
         return
     changes[SCORED_KEY] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     files.replace_unchanged(loaded.file, xmp.merge(loaded, changes))
-    log.debug("%s: wrote verdict %s", sidecar, result.verdict.decision)
+    log.debug("%s: wrote verdict %s", shown(sidecar), result.verdict.decision)
 
 
 def _shared_with(sidecar: Path, photo: Path, fields: Mapping[str, Value]) -> str | None:
@@ -200,10 +240,18 @@ def _shared_with(sidecar: Path, photo: Path, fields: Mapping[str, Value]) -> str
     overwrite each other on every run. A darktable-named sidecar belongs to its photo
     alone, even when the photo was renamed or copied.
     """
-    other = _text(fields.get(PHOTO_KEY), photo.name)
-    if other == photo.name or sidecar.name == photo.name + ".xmp":
+    name = shown(photo.name)
+    other = _text(fields.get(PHOTO_KEY), name)
+    if other == name or sidecar.name == photo.name + ".xmp":
         return None
-    return other if (sidecar.parent / other).exists() else None
+    return other if _present(sidecar.parent, other) else None
+
+
+def _present(folder: Path, name: str) -> bool:
+    """Whether a file :func:`shown` as ``name`` is in ``folder`` (a name not UTF-8 is kept escaped)."""
+    if (folder / name).exists():
+        return True
+    return "\\" in name and any(shown(entry.name) == name for entry in folder.iterdir())
 
 
 # --- reading -----------------------------------------------------------------------
@@ -235,7 +283,7 @@ def _stored(sidecar: Path, fields: Mapping[str, Value]) -> StoredVerdict:
 
 
 def _plan(sidecar: Path, fields: Mapping[str, Value], photo: Path, result: PhotoResult,
-          override: bool) -> dict[str, Value | None]:
+          override: bool) -> dict[str, Written | None]:
     """The keys whose values must change (None = remove the key); empty when none."""
     wanted = _verdict_fields(photo, result)
     wanted.update(_owned_fields(sidecar, fields, result, override))
@@ -243,7 +291,7 @@ def _plan(sidecar: Path, fields: Mapping[str, Value], photo: Path, result: Photo
     return {key: value for key, value in wanted.items() if not _same(fields.get(key), value)}
 
 
-def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Value | None]:
+def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Written | None]:
     """blurwatch's own namespace, from the same numbers as ``--json`` prints."""
     data = result.to_json()
     scores = data["scores"]
@@ -257,12 +305,12 @@ def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Value | None]
         _key("SharpnessMap"): data["sharpness_map"],
         _key("ModelVersion"): data["model_version"],
         _key("DecodedFrom"): data["decoded_from"],
-        PHOTO_KEY: photo.name,
+        PHOTO_KEY: shown(photo.name),  # XMP text is Unicode: a name not UTF-8 is kept escaped
     }
 
 
 def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResult,
-                  override: bool) -> dict[str, Value | None]:
+                  override: bool) -> dict[str, Written | None]:
     """Rating, Label and PickLabel with blurwatch's markers, by the ownership rule."""
     decision = result.verdict.decision
     wanted = {
@@ -270,7 +318,7 @@ def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResul
         LABEL: REVIEW_LABEL if decision == "review" else None,
         PICK_LABEL: PICK_LABELS[decision],
     }
-    changes: dict[str, Value | None] = {}
+    changes: dict[str, Written | None] = {}
     for key, want in wanted.items():
         wrote_key, prior_key = _marker("Wrote", key), _marker("Prior", key)
         current, wrote = _optional_text(fields.get(key)), _optional_text(fields.get(wrote_key))
@@ -278,7 +326,7 @@ def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResul
                                             override or _darktable_default(key, current, wrote, fields))
         if want is not None and value != want:
             log.info("%s: keeping %s %s set by hand (force or overwrite_manual_rating replaces it)",
-                     sidecar, OWNED[key], current)
+                     shown(sidecar), OWNED[key], current)
         changes.update({key: value, wrote_key: wrote, prior_key: prior})
     return changes
 
@@ -310,7 +358,7 @@ def _decide_owned(current: str | None, wrote: str | None, prior: str | None, wan
     return want, want, current if manual else prior
 
 
-def _tag_fields(fields: Mapping[str, Value], verdict: Verdict) -> dict[str, Value | None]:
+def _tag_fields(fields: Mapping[str, Value], verdict: Verdict) -> dict[str, Written | None]:
     """Both keyword bags: the user's keywords kept, blurwatch's replaced by this verdict's.
 
     darktable reads only ``lr:hierarchicalSubject`` when it is there, so a newly created

@@ -5,6 +5,9 @@ counts as handled when its path, size, mtime and the model version match a row, 
 restart skips finished work and a changed file or a new model is scored again. Broken
 photos get a row too (with their error), which is how each is reported only once.
 
+A photo's path is its key: as text, or, for a name that is not UTF-8 (which SQLite text
+cannot hold), as the name's bytes (:func:`key`).
+
 WAL mode with ``synchronous=NORMAL``: every row is committed before the daemon logs
 it, and a ``kill -9`` loses nothing committed. A database that SQLite cannot read is
 moved aside and rebuilt: losing the memory costs a re-scan, never the daemon.
@@ -14,11 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from blurwatch.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,16 @@ CREATE TABLE IF NOT EXISTS daemon (
     model_version TEXT NOT NULL
 );
 """
+
+
+def key(path: Path) -> str | bytes:
+    """A photo's key in the database: its path as text, or as bytes when the name is not UTF-8."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return text
 
 
 @dataclass(frozen=True)
@@ -135,7 +151,7 @@ class StateDB:
         """True when this exact file version was scored, or reported broken, with this model."""
         row = self._conn.execute(
             "SELECT 1 FROM photos WHERE path = ? AND size = ? AND mtime_ns = ? AND model_version = ?",
-            (str(path), stamp.size, stamp.mtime_ns, model_version),
+            (key(path), stamp.size, stamp.mtime_ns, model_version),
         ).fetchone()
         return row is not None
 
@@ -153,8 +169,8 @@ class StateDB:
         with self._conn:
             self._conn.execute(
                 "INSERT OR REPLACE INTO photos VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(path), stamp.size, stamp.mtime_ns, model_version, verdict, ",".join(reasons),
-                 error, seconds, time.time()),
+                (key(path), stamp.size, stamp.mtime_ns, model_version, verdict, ",".join(reasons),
+                 None if error is None else one_line(error), seconds, time.time()),
             )
 
     def set_status(self, status: DaemonStatus) -> None:
@@ -193,7 +209,7 @@ class StateDB:
             "SELECT path, error, done_at FROM photos WHERE error IS NOT NULL ORDER BY done_at DESC LIMIT ?",
             (limit,),
         )
-        return [BrokenPhoto(*row) for row in rows]
+        return [BrokenPhoto(os.fsdecode(path), error, done_at) for path, error, done_at in rows]
 
 
 def _open_or_rebuild(path: Path) -> sqlite3.Connection:

@@ -1,16 +1,21 @@
 """``blurwatch --once PATH...``: score every photo under the paths, write sidecars, exit.
 
 Photos are scored in worker processes (:func:`blurwatch.commands.jobs.run_jobs`), so a
-file that crashes the RAW decoder costs that file only. With ``--json`` every photo gets one JSON object
-on stdout (both photos of a RAW+JPEG pair); the summary goes to stderr. Exit status 0
-when every photo was processed, 1 when some failed (they are listed at the end).
+file that crashes the RAW decoder costs that file only. A job that met a photo or a
+sidecar changing under it (another program saving the sidecar each time, a photo
+replaced while judged) is run once more at the end. With ``--json`` every photo gets
+one JSON object on stdout (both photos of a RAW+JPEG pair); the summary goes to
+stderr. Exit status 0 when every photo was processed, 1 when some failed (they are
+listed at the end, one line each whatever their names hold).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,8 +25,11 @@ from typing import Any, TextIO
 from blurwatch import discovery, sidecar
 from blurwatch.commands.jobs import positive_int, run_jobs
 from blurwatch.config import Config
+from blurwatch.errors import one_line, shown
 from blurwatch.job import Job, Outcome
 from blurwatch.workers import default_jobs
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -49,11 +57,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
     summary = RunSummary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run)
     for error in errors:
         summary.fail(error)
+    again = []
     for outcome in run_jobs(jobs, config, workers, progress):
-        summary.add(outcome)
-        if args.json:
-            for record in photo_records(outcome, config):
-                print(json.dumps(record), flush=True)
+        if outcome.retry:  # held back: counted and printed after the second try
+            again.append(outcome.job)
+            continue
+        _take(outcome, summary, config, args.json)
+    if again:
+        log.info("%d job(s) met a photo or sidecar that changed meanwhile; trying them once more", len(again))
+        for outcome in run_jobs(again, config, workers, progress):
+            _take(_with_advice(outcome), summary, config, args.json)
     summary.finish()
     summary.print(sys.stderr, quiet=args.quiet)
     if args.report is not None:
@@ -61,6 +74,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if not args.quiet:
             print(f"blurwatch: report {written.resolve().as_uri()}", file=sys.stderr)
     return 1 if summary.failures else 0
+
+
+def _take(outcome: Outcome, summary: RunSummary, config: Config, as_json: bool) -> None:
+    summary.add(outcome)
+    if as_json:
+        for record in photo_records(outcome, config):
+            print(json.dumps(record), flush=True)
+
+
+def _with_advice(outcome: Outcome) -> Outcome:
+    """After the second try, what to do about a photo whose failure may still pass."""
+    errors = {photo: f"{error}; tried twice: run blurwatch --once on it again when nothing else writes it"
+              if photo in outcome.retry else error for photo, error in outcome.errors.items()}
+    return dataclasses.replace(outcome, errors=errors)
 
 
 def photo_records(outcome: Outcome, config: Config) -> list[dict[str, Any]]:
@@ -113,7 +140,7 @@ class RunSummary:
             self.photos += 1
             error = outcome.error_for(photo)
             if outcome.result is None or error:
-                self.fail(error or f"{photo}: failed")
+                self.fail(error or f"{shown(photo)}: failed")
                 continue
             self.decisions[outcome.result.verdict.decision] += 1
             if outcome.result.verdict.decision == "reject":
@@ -137,7 +164,7 @@ class RunSummary:
             for decision in ("keep", "review", "reject"):
                 print(f"  {decision:<8}{self.decisions[decision]:>6}{self._why(decision)}", file=stream)
             print(f"  {'failed':<8}{len(self.failures):>6}", file=stream)
-        for failure in self.failures:
+        for failure in map(one_line, self.failures):
             print(f"    {failure}" if not quiet else f"blurwatch: {failure}", file=stream)
 
     def _why(self, decision: str) -> str:
