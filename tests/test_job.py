@@ -153,7 +153,7 @@ def test_a_photo_replaced_while_it_was_judged_gets_no_sidecar(tmp_path: Path, mo
 def test_a_busy_sidecar_may_pass_and_says_so(tmp_path: Path, model: SharpnessModel,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     photo = make_photo(tmp_path / "a.jpg")
-    busy = Busy(tmp_path / "a.jpg.xmp", "was saved by another program each of the 4 times ...")
+    busy = Busy(tmp_path / "a.jpg.xmp", "was saved, or open for writing, by another program each of the 4 times ...")
 
     def always_busy(*args, **kwargs):
         raise busy

@@ -520,8 +520,9 @@ def test_a_sidecar_saved_during_every_merge_is_left_with_the_last_save_and_repor
                                                                                         monkeypatch) -> None:
     path = existing_sidecar(photo)
     saved = saving_while_merging(monkeypatch, path, times=99)
-    with pytest.raises(Busy, match="was saved by another program each of the 4 times blurwatch merged its verdict "
-                                   "into it; left with that program's save, without a verdict") as caught:
+    with pytest.raises(Busy, match="was saved, or open for writing, by another program each of the 4 times blurwatch "
+                                   "merged its verdict into it; left with that program's version, without a verdict"
+                       ) as caught:
         sidecar.write_verdict(photo, result(), SidecarConfig())
     assert caught.value.path == path and len(saved) == 4
     assert properties(path)["Xmp.xmp.Rating"] == saved[-1] and "Xmp.blurwatch.Verdict" not in properties(path)

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blurwatch.errors import FileError
+from blurwatch.errors import FileError, shown
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ _RENAME_EXCHANGE = 2
 # What renameat2 answers where the kernel or the filesystem has no such rename.
 _NO_SUCH_RENAME = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
 _LIBC = ctypes.CDLL(None, use_errno=True)
+# What :func:`_replace` expects to find for a replace that takes whatever is there.
+_ANY = object()
 
 
 class Changed(FileError):
@@ -109,12 +111,10 @@ class Fingerprint:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A file as read: its bytes (None when there was no file), fingerprint and permission bits."""
+    """A file as read: its bytes, None when there was no file (what :func:`replace_unchanged` compares)."""
 
     path: Path
     data: bytes | None
-    fingerprint: Fingerprint | None
-    mode: int | None
 
 
 def read_bounded(path: Path, limit: int, what: str = "file") -> Snapshot:
@@ -126,7 +126,7 @@ def read_bounded(path: Path, limit: int, what: str = "file") -> Snapshot:
     try:
         info = os.lstat(path)
     except FileNotFoundError:
-        return Snapshot(path, None, None, None)
+        return Snapshot(path, None)
     except OSError as exc:
         raise FileError(path, _cannot("read", path, exc)) from exc
     if not stat.S_ISREG(info.st_mode):
@@ -134,7 +134,7 @@ def read_bounded(path: Path, limit: int, what: str = "file") -> Snapshot:
     if info.st_size > limit:
         raise FileError(path, f"is {info.st_size / 2**20:.1f} MiB, over the {limit // 2**20} MiB limit for a {what}")
     data = _read_regular(path, limit, what)
-    return Snapshot(path, data, Fingerprint.of(info), stat.S_IMODE(info.st_mode))
+    return Snapshot(path, data)
 
 
 def replace(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -155,10 +155,6 @@ def replace_unchanged(snapshot: Snapshot, data: bytes) -> None:
     the other program's file is then in place, untouched.
     """
     _replace(snapshot.path, data, snapshot.data, durable=True)
-
-
-# What "expected" is for a replace that takes whatever is there.
-_ANY = object()
 
 
 def _replace(path: Path, data: bytes, expected: Any, durable: bool) -> None:
@@ -302,7 +298,8 @@ def _check_swapped_out(temporary: Path, path: Path, data: bytes, expected: bytes
     _swap_back(temporary, path)  # their save back at path; ours, or a save made on it since, at temporary
     if _content(temporary, len(data) + 1) == data:
         temporary.unlink()
-        raise Changed(path, "was changed by another program while blurwatch replaced it; left as it is")
+        raise Changed(path, "was saved, or opened for writing, by another program while blurwatch replaced it; "
+                            "left with that program's version")
     _swap_back(temporary, path)  # a second save landed on ours meanwhile: it is the latest
     kept = _keep_aside(temporary)
     raise Changed(path, f"was saved twice by other programs while blurwatch replaced it: the latest save is "
@@ -378,7 +375,7 @@ def _rename_checked(temporary: Path, path: Path, data: bytes, expected: bytes) -
     finally:
         os.close(fd)
     if theirs != expected:
-        log.warning("%s: saved by another program while blurwatch replaced it; putting that save back", path)
+        log.warning("%s: saved by another program while blurwatch replaced it; putting that save back", shown(path))
         _replace(path, theirs, data, durable=True)
         raise Changed(path, "was changed by another program while blurwatch replaced it; its save is back "
                             "in place")
@@ -467,7 +464,7 @@ def _fsync_folder(path: Path) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        log.warning("%s: written, but its folder could not be synced to disk: %s", path, exc.strerror)
+        log.warning("%s: written, but its folder could not be synced to disk: %s", shown(path), exc.strerror)
 
 
 def _lstat(path: Path) -> os.stat_result | None:

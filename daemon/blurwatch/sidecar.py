@@ -25,9 +25,15 @@ wrote (a reject that became a keep, a review that became a keep), blurwatch puts
 the prior value, or removes its own when there was none.
 
 This module is the policy: which keys a verdict sets and the rules above. How a sidecar
-is read and merged safely is :mod:`blurwatch.xmp` (exiv2, hostile files refused), how it
-is replaced without ever leaving half a file or losing another program's save is
-:mod:`blurwatch.files`; their errors reach callers as :class:`SidecarError`.
+is read and merged safely is :mod:`blurwatch.xmp` (hostile files refused, every merge
+verified through exiv2) and :mod:`blurwatch.packet` (the XML edit), how it is replaced
+without ever leaving half a file, losing another program's save or its owner, ACL and
+attributes is :mod:`blurwatch.files`; their errors reach callers as
+:class:`SidecarError`. Two of them are worth a second look: a sidecar that reads as XML
+cut short is read again after a moment while it keeps changing (darktable rewrites
+sidecars in place, so a read can catch one half-written), and one another program saved
+while blurwatch merged into it is merged into again, from what was saved, up to
+:data:`MERGE_PAUSES` more times; then it is :class:`Busy`.
 """
 
 from __future__ import annotations
@@ -184,8 +190,9 @@ def _merge_again_if_saved(sidecar: Path, photo: Path, result: PhotoResult, overr
             return
         except files.Changed as exc:
             if pause is None:
-                raise Busy(sidecar, f"was saved by another program each of the {attempt} times blurwatch merged "
-                                    "its verdict into it; left with that program's save, without a verdict") from exc
+                raise Busy(sidecar, f"was saved, or open for writing, by another program each of the {attempt} times "
+                                    "blurwatch merged its verdict into it; left with that program's version, without "
+                                    "a verdict") from exc
             log.info("%s: saved by another program while blurwatch merged into it; merging into the new "
                      "content", shown(sidecar))
             time.sleep(pause)

@@ -81,7 +81,7 @@ class Unfinished(FileError):
 
 @dataclass(frozen=True)
 class Sidecar:
-    """An XMP file as read: the file (its bytes, fingerprint, mode) and its properties."""
+    """An XMP file as read: the file (its bytes) and its properties as exiv2 reads them."""
 
     file: files.Snapshot
     fields: dict[str, Value]

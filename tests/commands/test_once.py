@@ -162,7 +162,7 @@ def test_a_fifo_given_as_a_path_is_named_for_what_it_is(tmp_path: Path) -> None:
 def test_a_job_that_met_a_change_is_tried_once_more_at_the_end(monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     photo = Path("/p/a.jpg")
-    busy = f"{photo}: {photo}.xmp: was saved by another program each of the 4 times ..."
+    busy = f"{photo}: {photo}.xmp: was saved, or open for writing, by another program each of the 4 times ..."
     rounds: list[list[Job]] = []
 
     def run_jobs(jobs, config, workers, progress):
