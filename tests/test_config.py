@@ -104,7 +104,7 @@ def test_an_empty_file_is_all_defaults(tmp_path: Path) -> None:
         ("sidecar:\n  naming: lightroom\n", "sidecar.naming: 'lightroom' is not 'darktable' or 'adobe' or 'both'"),
         ("sidecar:\n  keeper_rating: 7\n", "sidecar.keeper_rating: must be 0-5"),
         ("sidecar:\n  overwrite_manual_rating: yes please\n", "sidecar.overwrite_manual_rating:"),
-        ("watch:\n  folders: /photos\n", "watch.folders: must be a list of strings"),
+        ("watch:\n  folders: [1]\n", "watch.folders: must be a list of strings, or one string"),
         ("watch: [1, 2]\n", "watch: must be a mapping of keys"),
         ("- a list\n", "top level: must be a mapping of keys"),
         ("sensitivity: 2\n", "sensitivity: must be a number from -1.0 to 1.0, not 2.0"),
@@ -112,7 +112,6 @@ def test_an_empty_file_is_all_defaults(tmp_path: Path) -> None:
         ("decode:\n  working_long_side: 100\n", "decode.working_long_side: must be a number of pixels from 256"),
         ("watch:\n  queue_size: 0\n", "watch.queue_size: must be a positive number"),
         ("sharpness:\n  reject_below: 0.8\n  keep_from: 0.5\n", "sharpness.reject_below: must not exceed"),
-        ("sensitivity: [\n", "not valid YAML"),
     ],
 )
 def test_bad_files_name_the_file_and_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -123,6 +122,19 @@ def test_bad_files_name_the_file_and_the_key(tmp_path: Path, text: str, key: str
     assert message.startswith(f"{path}: ")
     assert key in message
     assert "\n" not in message
+
+
+def test_one_folder_is_a_list_of_one(tmp_path: Path) -> None:
+    assert config.load(write(tmp_path, "watch:\n  folders: ~/Pictures\n")).watch.folders == ("~/Pictures",)
+
+
+def test_a_yaml_error_says_where_and_shows_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "sensitivity: 0.5\nwatch:\n  poll: true\n   folders: [a]\n")
+    with pytest.raises(ConfigError) as raised:
+        config.load(path)
+    first, *picture = str(raised.value).splitlines()
+    assert first == f"{path}: line 4, column 11: not valid YAML: mapping values are not allowed here"
+    assert picture[0].strip() == "folders: [a]" and picture[1].strip() == "^"
 
 
 def test_an_explicit_file_must_exist(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 import struct
@@ -15,6 +16,7 @@ import numpy as np
 import pyexiv2
 import pytest
 import rawpy
+from PIL import Image
 
 from blurwatch import decoding
 from blurwatch.config import DecodeConfig
@@ -87,7 +89,8 @@ def assert_names_file(error: pytest.ExceptionInfo[DecodeError], path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    "name", ["a.jpg", "a.JPEG", "a.png", "a.tif", "a.TIFF", "a.bmp", "a.NEF", "a.cr3", "a.Dng", "a.rw2", "a.KDC"]
+    "name", ["a.jpg", "a.JPEG", "a.png", "a.tif", "a.TIFF", "a.bmp", "a.NEF", "a.cr3", "a.Dng", "a.rw2", "a.KDC",
+             "a.HEIC", "a.heif", "a.HIF", "a.avif"]
 )
 def test_is_photo_accepts_images_and_raws_in_any_case(name: str) -> None:
     assert is_photo(Path(name))
@@ -206,6 +209,72 @@ def test_png_orientation_tag_is_applied(tmp_path: Path) -> None:
     assert photo.full_size == (300, 400)
 
 
+# --- HEIC, HEIF, AVIF ---------------------------------------------------------------------------
+
+
+def heif_bytes(rgb: np.ndarray, kind: str = "HEIF", orientation: int = 1, thumbnail: int = 0) -> bytes:
+    """``rgb`` encoded as a phone would (libheif's x265 for HEIF, Pillow's libavif for AVIF).
+
+    ``orientation`` is written as an EXIF Orientation, which both encoders turn into the
+    container's rotation and mirroring, as phones store it; ``thumbnail`` adds an embedded
+    thumbnail of that long side.
+    """
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    options = {"save_all": False, "thumbnails": [thumbnail]} if thumbnail else {}
+    Image.fromarray(rgb).save(out, format=kind, quality=90, exif=exif.tobytes(), **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("kind, source", [("HEIF", "heif"), ("AVIF", "avif")])
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_heif_and_avif_are_decoded_upright(tmp_path: Path, kind: str, source: str, orientation: int) -> None:
+    rgb = scene(300, 400)
+    stored = UPRIGHT[{6: 8, 8: 6}.get(orientation, orientation)](rgb)  # as a camera held that way stores it
+    path = tmp_path / f"IMG_0001.{source}"
+    path.write_bytes(heif_bytes(np.ascontiguousarray(stored), kind, orientation))
+    photo = decode(path, CONFIG)
+    assert photo.decoded_from == source and photo.full_size == (400, 300)
+    assert correlation(to_gray(rgb), photo.gray) > 0.97  # turned upright once: not twice, not left lying
+    assert_sane(photo)
+
+
+def test_heif_is_decoded_from_its_thumbnail_only_when_that_is_big_enough(tmp_path: Path) -> None:
+    rgb = scene(600, 800)
+    path = tmp_path / "IMG_0001.heic"
+    path.write_bytes(heif_bytes(rgb, thumbnail=320))
+    full = decode(path, DecodeConfig(working_long_side=400))
+    small = decode(path, DecodeConfig(working_long_side=300))
+    assert (full.decoded_from, full.gray.shape, full.full_size) == ("heif", (300, 400), (800, 600))
+    assert (small.decoded_from, small.gray.shape, small.full_size) == ("heif-thumbnail", (225, 300), (800, 600))
+    colour = decoding.decode_colour(path, 360, 180, CONFIG.max_megapixels)  # the report's thumbnail
+    assert colour is not None and colour.shape == (240, 320, 3)
+    assert correlation(to_gray(rgb), cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)) > 0.97
+
+
+def test_a_cr3_is_still_a_raw_though_it_is_iso_bmff_too(tmp_path: Path) -> None:
+    path = tmp_path / "IMG_0001.CR3"
+    path.write_bytes(b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01crx isom" + b"\x00" * 64)
+    with pytest.raises(DecodeError, match="RAW") as error:
+        decode(path, CONFIG)
+    assert_names_file(error, path)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name, size, source", [("immich__IMG_2682.heic", (4032, 3024), "heif"),
+                                               ("immich__8bit-sRGB.avif", (1617, 1080), "avif")])
+def test_shared_phone_photos_decode(name: str, size: tuple[int, int], source: str) -> None:
+    path = SHARED_DATA / "heic" / name
+    if not path.is_file():
+        pytest.skip(f"the team's HEIC/AVIF photos are not at {path.parent}")
+    photo = decode(path, CONFIG)
+    assert (photo.full_size, photo.decoded_from) == (size, source)
+    assert_sane(photo)
+    colour = decoding.decode_colour(path, 360, 180, CONFIG.max_megapixels)
+    assert colour is not None and max(colour.shape[:2]) <= 360
+
+
 # --- bad input ---------------------------------------------------------------------------
 
 
@@ -223,6 +292,8 @@ def bad_content(name: str, tmp_path: Path) -> bytes:
         "notes.nef": b"shopping list: eggs, milk\n",
         "flat.jpg": cv2.imencode(".jpg", np.full((300, 400), 77, np.uint8))[1].tobytes(),
         "stripes.png": cv2.imencode(".png", stripes)[1].tobytes(),
+        "cut.heic": heif_bytes(scene(300, 400))[:900],
+        "flat.heic": heif_bytes(np.full((300, 400, 3), 77, np.uint8)),
     }[name]
 
 
@@ -233,7 +304,9 @@ def bad_content(name: str, tmp_path: Path) -> bytes:
         ("cut.jpg", "truncated JPEG"),
         ("header-only.jpg", "JPEG"),
         ("cut.png", "truncated or unsupported PNG"),
-        ("notes.jpg", "not a JPEG, PNG, TIFF, BMP or RAW file"),
+        ("notes.jpg", "not a JPEG, PNG, TIFF, BMP, HEIF or RAW file"),
+        ("cut.heic", "corrupt, truncated or unsupported HEIF/AVIF"),
+        ("flat.heic", r"decodes to garbage \(a flat image"),
         ("notes.nef", "no RAW file at all"),
         ("flat.jpg", r"decodes to garbage \(a flat image"),
         ("stripes.png", r"decodes to garbage \(stripes"),
@@ -483,19 +556,28 @@ def test_a_jpeg_counts_at_the_size_it_is_decoded_at(tmp_path: Path) -> None:
     """libjpeg decodes an 8000x6000 JPEG at 1/4 for the 2000 px working size: 3 MP, not 48."""
     path = tmp_path / "big.jpg"
     path.write_bytes(with_declared_size(cv2.imencode(".jpg", scene(600, 800))[1].tobytes(), 8000, 6000, "jpeg"))
-    with pytest.raises(DecodeError, match=r"would decode to 2000x1500 pixels \(3 MP\), over the 2 MP budget"):
+    with pytest.raises(DecodeError, match=r"would decode to 2000x1500 pixels \(3.0 MP\), over the 2 MP budget"):
         decode(path, DecodeConfig(max_megapixels=2))
 
 
 def test_a_tiff_and_a_raw_are_held_to_the_budget(tmp_path: Path) -> None:
     tiff = tmp_path / "scan.tif"
     cv2.imwrite(str(tiff), scene(1200, 1000))
-    with pytest.raises(DecodeError, match=r"would decode to 1000x1200 pixels \(1 MP\), over the 1 MP budget"):
+    with pytest.raises(DecodeError, match=r"would decode to 1000x1200 pixels \(1.2 MP\), over the 1 MP budget"):
         decode(tiff, DecodeConfig(max_megapixels=1))
     raw = write_dng(tmp_path / "big.dng", scene(1200, 1000))
-    with pytest.raises(DecodeError, match=r"would decode to 1000x1200 pixels \(1 MP\), over the 1 MP budget"):
+    with pytest.raises(DecodeError, match=r"would decode to 1000x1200 pixels \(1.2 MP\), over the 1 MP budget"):
         decode(raw, DecodeConfig(max_megapixels=1))
     assert decode(raw, DecodeConfig(max_megapixels=2)).decoded_from == "raw-demosaic"
+
+
+def test_a_heif_is_held_to_the_budget_at_the_size_it_is_decoded_at(tmp_path: Path) -> None:
+    """From its embedded thumbnail when that is big enough: 0.12 MP, not the full 0.48."""
+    path = tmp_path / "IMG_0001.heic"
+    path.write_bytes(heif_bytes(scene(600, 800), thumbnail=400))
+    with pytest.raises(DecodeError, match=r"would decode to 800x600 pixels \(0.5 MP\), over the 0.2 MP budget"):
+        decode(path, DecodeConfig(max_megapixels=0.2))
+    assert decode(path, DecodeConfig(working_long_side=300, max_megapixels=0.2)).decoded_from == "heif-thumbnail"
 
 
 # --- the team's photos -------------------------------------------------------------------

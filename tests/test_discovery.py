@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,20 @@ def test_pairs_are_one_group_jpeg_first_any_case(tmp_path: Path) -> None:
         ["IMG_0003.jpg"],  # a PNG export of the same name is another picture, not a pair
         ["IMG_0003.png"],
     ]
+
+
+def test_a_raw_and_heif_pair_is_one_shot_like_raw_and_jpeg() -> None:
+    photos = [Path("/p/IMG_1.CR3"), Path("/p/IMG_1.HIF"), Path("/p/IMG_2.heic")]
+    assert group(photos) == [(Path("/p/IMG_1.HIF"), Path("/p/IMG_1.CR3")), (Path("/p/IMG_2.heic"),)]
+
+
+def test_files_of_other_types_are_counted_as_skipped(tmp_path: Path) -> None:
+    touch(tmp_path, "a.jpg", "a.jpg.xmp", "b.MOV", "c.mov", "d.txt", ".e.mov", "f.gif.part", "README",
+          "cull.html", "cull.html.d/x.webp", "sub/g.gif")
+    skipped: Counter[str] = Counter()
+    groups, _ = find_jobs([tmp_path], skipped)
+    assert [g[0].name for g in groups] == ["a.jpg"]
+    assert skipped == {".mov": 2, ".txt": 1, "(no extension)": 1, ".gif": 1}
 
 
 def test_pairs_only_within_one_folder(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from blurwatch import pipeline, sidecar
+from blurwatch import pipeline, sidecar, xmp
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.errors import Busy
 from blurwatch.job import Job, Outcome, run_job, run_sequential
@@ -81,6 +81,9 @@ def test_an_adobe_named_pair_shares_one_sidecar_written_once(tmp_path: Path, pai
     assert outcome.errors == {}, outcome.errors
     assert outcome.sidecars == (tmp_path / "IMG_0001.xmp",)
     assert sidecar.read_verdict(pair[0], "adobe") is not None
+    # Lightroom pairs IMG_0001.xmp with the RAW: the verdict there is recorded as the RAW's
+    assert [(m.photo, m.sidecar.name) for m in outcome.merges] == [(pair[1], "IMG_0001.xmp")]
+    assert xmp.read(tmp_path / "IMG_0001.xmp").fields[sidecar.PHOTO_KEY] == pair[1].name
 
 
 def test_a_sidecar_that_cannot_be_merged_fails_that_photo_only(tmp_path: Path, pair: tuple[Path, Path],
@@ -158,7 +161,7 @@ def test_a_busy_sidecar_may_pass_and_says_so(tmp_path: Path, model: SharpnessMod
     def always_busy(*args, **kwargs):
         raise busy
 
-    monkeypatch.setattr(sidecar, "write_verdict", always_busy)
+    monkeypatch.setattr(sidecar, "merge_verdict", always_busy)
     outcome = run_job(Job((photo,)), Config(), model)
     assert outcome.retry == {photo} and outcome.error_for(photo) == f"{photo}: {busy}"
 

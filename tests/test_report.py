@@ -19,9 +19,11 @@ import pytest
 
 from blurwatch import discovery, report, sidecar
 from blurwatch.config import Config, SidecarConfig
+from blurwatch.errors import UsageError
 from blurwatch.exposure import measure
 from blurwatch.pipeline import PhotoResult
 from blurwatch.sharpness import SharpnessModel, decode_map, encode_map
+from blurwatch.state import Stamp, StateDB
 from blurwatch.verdict import Thresholds
 from conftest import requires_program
 from helpers.dng import write_dng
@@ -161,8 +163,15 @@ def test_an_unreadable_sidecar_lists_the_shot_without_a_verdict(tmp_path: Path,
     assert f"{photo}: sidecar not readable" in caplog.text
 
 
+def culled_photo(path: Path, decision: str = "keep", score: float = 0.9) -> Path:
+    photo = make_photo(path)
+    sidecar.write_verdict(photo, result(photo, decision, ("blurry",) if decision != "keep" else (), score),
+                          SidecarConfig())
+    return photo
+
+
 def test_missing_paths_are_logged_and_the_rest_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    make_photo(tmp_path / "a.jpg")
+    culled_photo(tmp_path / "a.jpg")
     with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
         out = report.write_report([tmp_path, tmp_path / "gone"], tmp_path / "r.html", Config(),
                                   model=thresholds_model())
@@ -171,7 +180,7 @@ def test_missing_paths_are_logged_and_the_rest_reported(tmp_path: Path, caplog: 
 
 
 def test_a_report_inside_the_photo_folder_does_not_list_its_own_thumbnails(tmp_path: Path) -> None:
-    make_photo(tmp_path / "a.jpg")
+    culled_photo(tmp_path / "a.jpg")
     for _ in range(2):
         out = report.write_report([tmp_path], tmp_path, Config(), model=thresholds_model())
     assert out == tmp_path / "cull.html"  # a folder gets a cull.html
@@ -180,6 +189,58 @@ def test_a_report_inside_the_photo_folder_does_not_list_its_own_thumbnails(tmp_p
     thumb = next((tmp_path / "cull.html.d").iterdir())
     assert discovery.find_jobs([tmp_path])[0] == [(tmp_path / "a.jpg",)]
     assert not discovery.is_candidate(thumb, root=tmp_path)
+
+
+def test_nothing_culled_writes_no_page(tmp_path: Path) -> None:
+    make_photo(tmp_path / "a.jpg")
+    with pytest.raises(UsageError, match="has a blurwatch verdict yet .* no report written"):
+        report.write_report([tmp_path], tmp_path, Config(), model=thresholds_model())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
+
+
+def test_photos_that_failed_show_as_failed_with_the_reason(tmp_path: Path) -> None:
+    culled_photo(tmp_path / "a.jpg")
+    broken = tmp_path / "b.nef"
+    broken.write_bytes(b"a metadata-only stub")
+    failures = {broken: f"{broken}: RAW image data missing"}
+    text = report.write_report([tmp_path], tmp_path / "r.html", Config(), model=thresholds_model(),
+                               failures=failures).read_text(encoding="utf-8")
+    section = re.search(r'<details class="section s-failed".*?</details>', text, re.S)
+    assert section and "failed: RAW image data missing" in section.group(0) and "b.nef" in section.group(0)
+    assert '<a class="stat s-failed" href="#failed"><b>1</b> failed</a>' in text and "not culled yet" not in text
+
+
+def test_photos_the_daemon_found_broken_show_as_failed(tmp_path: Path) -> None:
+    culled_photo(tmp_path / "photos" / "a.jpg")
+    broken = make_photo(tmp_path / "photos" / "b.jpg")
+    config = Config().replace(watch=dataclasses.replace(Config().watch, state_dir=str(tmp_path / "state")))
+    with StateDB.in_dir(tmp_path / "state") as db:
+        db.record(broken, Stamp(1, 1), "m1", error=f"{broken}: truncated JPEG")
+    text = report.write_report([tmp_path / "photos"], tmp_path / "r.html", config,
+                               model=thresholds_model()).read_text(encoding="utf-8")
+    assert "failed: truncated JPEG" in text
+
+
+def test_scores_show_the_digits_that_agree_with_their_section(tmp_path: Path) -> None:
+    limits = Thresholds(reject_below=0.3, keep_from=0.95)
+    assert report.score_digits([0.9, 0.2], limits) == 2
+    assert report.score_digits([0.947, 0.2], limits) == 3  # "0.95" would sit under "keep from 0.95"
+    assert report.score_digits([0.9499], limits) == 4
+    entry = report.Entry(make_photo(tmp_path / "a.jpg"), stored("review", ("blurry",), score=0.947))
+    text = report.render([entry], tmp_path / "r.html", limits, Config()).read_text(encoding="utf-8")
+    assert "<b>sharp</b> 0.947" in text and "keep from 0.950" in text and "keep 0.950</text>" in text
+
+
+def test_the_title_names_what_was_asked_for_and_pairs_are_counted(tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    for day in ("day1", "day2"):
+        culled_photo(shoot / day / "a.jpg")
+    jpeg = culled_photo(shoot / "raw" / "IMG_1.JPG")
+    shutil.copyfile(jpeg.with_name("IMG_1.JPG.xmp"), shoot / "raw" / "IMG_1.CR2.xmp")
+    (shoot / "raw" / "IMG_1.CR2").write_bytes(b"")
+    text = report.write_report([shoot], tmp_path / "r.html", Config(), model=thresholds_model()).read_text()
+    assert "<title>Cull report: shoot</title>" in text
+    assert "4 files on 3 cards: a RAW+JPEG pair is one card (1 here)" in text
 
 
 # ---------------------------------------------------------------- the page itself
@@ -219,7 +280,7 @@ def test_the_histogram_draws_the_thresholds_and_stacks_verdicts() -> None:
 
 
 def test_write_report_draws_the_thresholds_config_and_model_give(tmp_path: Path) -> None:
-    make_photo(tmp_path / "a.jpg")
+    culled_photo(tmp_path / "a.jpg")
     strict = Config().replace(sensitivity=1.0)
     text = report.write_report([tmp_path], tmp_path / "r.html", strict, model=thresholds_model()).read_text()
     assert "reject below 0.66 · keep from 0.82" in text  # 0.3 and 0.5 moved 1.5 in logit space

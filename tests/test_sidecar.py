@@ -322,10 +322,51 @@ def test_darktables_import_default_of_one_star_is_not_a_judgement(photo: Path) -
     stored = sidecar.read_verdict(photo)  # read back: blurwatch's own rating, the default kept as the prior
     assert stored is not None and stored.rating == -1 and not stored.rating_is_manual
     assert properties(path)["Xmp.blurwatch.PriorRating"] == "1"
-    assert sidecar.read_rating(photo) == -1
+    assert sidecar.read_hand_rating(photo) is None
     sidecar.write_verdict(photo, result("keep"), SidecarConfig())  # the default comes back
     assert properties(path)["Xmp.xmp.Rating"] == "1"
-    assert sidecar.read_rating(photo) == 1 and "Xmp.blurwatch.WroteRating" not in properties(path)
+    assert sidecar.read_hand_rating(photo) is None and "Xmp.blurwatch.WroteRating" not in properties(path)
+
+
+@pytest.mark.parametrize("decision", ["keep", "review"])
+def test_darktables_default_after_a_verdict_without_a_rating_is_not_called_manual(photo: Path, decision: str) -> None:
+    path = existing_sidecar(photo)
+    set_property(path, "Xmp.xmp.Rating", "1")  # darktable imported the photo (it writes 1 star, not 3)
+    sidecar.write_verdict(photo, result(decision), SidecarConfig())  # keeper/review rating "unchanged"
+    stored = sidecar.read_verdict(photo)
+    assert stored is not None and stored.rating == 1 and not stored.rating_is_manual
+    [merged] = sidecar.merge_verdict(photo, result(decision), SidecarConfig(), dry_run=True)
+    assert (merged.changed, merged.rating, merged.rating_is_manual, merged.kept_by_hand) == (False, 1, False, ())
+
+
+def test_the_writer_and_the_reader_share_the_rule_for_set_by_hand(photo: Path) -> None:
+    """Whatever the sidecar holds, the writer keeps a rating exactly when the reader calls it manual."""
+    cases = [("3", None, True), ("1", None, False), ("1", "-1", True), ("-1", "-1", False), (None, None, False)]
+    for rating, wrote, darktable in [(r, w, d) for r, w, _ in cases for d in (True, False)]:
+        path = existing_sidecar(photo) if darktable else existing_sidecar(photo, FIXTURES / "exiftool-XMP5.xmp")
+        for key, value in (("Xmp.xmp.Rating", rating), ("Xmp.blurwatch.WroteRating", wrote)):
+            if value is not None:
+                set_property(path, key, value)
+            else:
+                remove_property(path, key)
+        manual = sidecar.set_by_hand(sidecar.RATING, properties(path))
+        [merged] = sidecar.merge_verdict(photo, result("reject", rating=-2), SidecarConfig())
+        assert (merged.kept_by_hand == ("Rating",)) == manual, (rating, wrote, darktable)
+        assert merged.rating_is_manual == manual and sidecar.read_verdict(photo).rating_is_manual == manual
+
+
+def test_merge_verdict_tells_what_it_did_and_a_dry_run_writes_nothing(photo: Path) -> None:
+    path = existing_sidecar(photo)  # a rating of 3 given by hand
+    before = path.read_bytes()
+    [planned] = sidecar.merge_verdict(photo, result("reject"), SidecarConfig(), dry_run=True)
+    assert path.read_bytes() == before
+    assert planned == sidecar.Merged(photo, path, True, 3, True, ("Rating",))
+    [written] = sidecar.merge_verdict(photo, result("reject"), SidecarConfig())
+    assert written == planned and path.read_bytes() != before
+    [again] = sidecar.merge_verdict(photo, result("reject"), SidecarConfig())
+    assert (again.changed, again.kept_by_hand) == (False, ("Rating",))
+    [forced] = sidecar.merge_verdict(photo, result("reject"), SidecarConfig(), force=True)
+    assert forced == sidecar.Merged(photo, path, True, -1, False, ())
 
 
 def test_one_star_in_a_sidecar_darktable_did_not_write_is_a_judgement(photo: Path) -> None:
@@ -339,8 +380,10 @@ def test_one_star_given_after_blurwatchs_verdict_is_a_judgement(photo: Path) -> 
     path = existing_sidecar(photo)
     sidecar.write_verdict(photo, result("reject"), SidecarConfig(), force=True)
     set_property(path, "Xmp.xmp.Rating", "1")
-    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
-    assert properties(path)["Xmp.xmp.Rating"] == "1"
+    for _ in range(2):  # and on the run after: keeping it does not make it look like darktable's default
+        sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+        assert properties(path)["Xmp.xmp.Rating"] == "1"
+        assert sidecar.read_verdict(photo).rating_is_manual
 
 
 def test_a_manual_label_and_pick_label_are_kept(photo: Path) -> None:
@@ -365,6 +408,17 @@ def set_property(path: Path, key: str, value: str | list[str]) -> None:
         image.clear_exif()
         image.clear_iptc()
         image.modify_xmp({key: value})
+        path.write_bytes(image.get_bytes())
+    finally:
+        image.close()
+
+
+def remove_property(path: Path, key: str) -> None:
+    image = pyexiv2.ImageData(path.read_bytes())
+    try:
+        image.clear_exif()
+        image.clear_iptc()
+        image.modify_xmp({key: None})
         path.write_bytes(image.get_bytes())
     finally:
         image.close()
@@ -421,6 +475,22 @@ def test_the_keywords_darktable_split_from_a_withdrawn_tag_go_with_it(photo: Pat
     sidecar.write_verdict(photo, result("keep"), SidecarConfig())
     assert sorted(properties(path)["Xmp.dc.subject"]) == ["Lisbon", "beach", "places"]
     assert properties(path)["Xmp.lr.hierarchicalSubject"] == ["beach", "places|Lisbon"]
+
+
+@pytest.mark.parametrize("decision", ["reject", "review"])
+def test_darktables_split_keywords_are_no_reason_to_write(photo: Path, decision: str) -> None:
+    """darktable 4.2 rewrites dc:subject with the parts of each tag in place of the tag itself."""
+    [path] = sidecar.write_verdict(photo, result(decision, ("blurry",)), SidecarConfig())
+    ours = properties(path)["Xmp.lr.hierarchicalSubject"]
+    set_property(path, "Xmp.dc.subject", sorted({part for tag in ours for part in tag.split("|")} | {"beach"}))
+    set_property(path, "Xmp.lr.hierarchicalSubject", [*ours, "beach"])
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    before = path.read_bytes()
+    [merged] = sidecar.merge_verdict(photo, result(decision, ("blurry",)), SidecarConfig())
+    assert not merged.changed and path.read_bytes() == before and path.stat().st_mtime_ns == 1_000_000_000
+    sidecar.write_verdict(photo, result(decision, ("dark",)), SidecarConfig())  # a new tag is written whole
+    assert "blurwatch|dark" in properties(path)["Xmp.dc.subject"]
+    assert "blurry" not in properties(path)["Xmp.dc.subject"]
 
 
 def test_a_users_own_keyword_that_matches_a_part_is_kept(photo: Path) -> None:
@@ -826,10 +896,17 @@ def test_read_verdict_prefers_the_darktable_sidecar_then_the_adobe_one(photo: Pa
     assert sidecar.read_verdict(photo, "adobe").verdict == "reject"
 
 
-def test_read_rating_is_the_current_rating_whoever_set_it(photo: Path) -> None:
-    assert sidecar.read_rating(photo) is None
-    existing_sidecar(photo)
-    assert sidecar.read_rating(photo) == 3
+def test_read_hand_rating_is_a_persons_rating_only(photo: Path) -> None:
+    assert sidecar.read_hand_rating(photo) is None
+    path = existing_sidecar(photo)
+    assert sidecar.read_hand_rating(photo) == 3
+    set_property(path, "Xmp.xmp.Rating", "1")  # darktable's import default
+    assert sidecar.read_hand_rating(photo) is None
+    sidecar.write_verdict(photo, result("reject"), SidecarConfig())
+    assert sidecar.read_hand_rating(photo) is None  # blurwatch's own -1
+    set_property(path, "Xmp.xmp.Rating", "-1")
+    set_property(path, "Xmp.blurwatch.WroteRating", "2")
+    assert sidecar.read_hand_rating(photo) == -1
 
 
 # --- darktable itself -----------------------------------------------------------------------

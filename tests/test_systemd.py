@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from blurwatch import systemd
+from blurwatch.commands import service
 from conftest import ROOT, requires_program
 
 
@@ -86,10 +87,18 @@ def test_watchdog_interval_is_for_the_named_process_only(monkeypatch) -> None:
     assert systemd.watchdog_interval() is None
 
 
+def _unit_text(name: str, program: str = "/opt/blurwatch/bin/blurwatch") -> str:
+    """The system unit as shipped in systemd/, or the user unit as ``blurwatch service install`` writes it."""
+    if name == "blurwatch.service":
+        return service.render_unit([program], [Path("/home/me/Pictures")], Path("/home/me/.local/state/blurwatch"),
+                                   None, state_from_environment=True)
+    return re.sub(r"^ExecStart=\S+", f"ExecStart={program}", (ROOT / "systemd" / name).read_text(), flags=re.M)
+
+
 def _unit(name: str = "blurwatch.service") -> configparser.ConfigParser:
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read(ROOT / "systemd" / name)
+    parser.read_string(_unit_text(name))
     return parser
 
 
@@ -104,7 +113,8 @@ def test_unit_asks_for_notify_watchdog_reload_and_hardening() -> None:
     assert service["ProtectSystem"] == "strict"
     assert service["ProtectHome"] == "read-only"
     assert service["PrivateTmp"] == "yes"
-    assert "%h/Pictures" in service["ReadWritePaths"]
+    assert "/home/me/Pictures" in service["ReadWritePaths"]
+    assert service["RestartPreventExitStatus"] == "2"  # a configuration error is not retried every 5 s
 
 
 @pytest.mark.integration
@@ -120,9 +130,8 @@ def test_systemd_analyze_verifies_the_units(tmp_path: Path, unit_name: str, inst
     fake_bin.parent.mkdir()
     fake_bin.write_text("#!/bin/sh\n")
     fake_bin.chmod(0o755)
-    text = (ROOT / "systemd" / unit_name).read_text()
     unit = tmp_path / installed_as
-    unit.write_text(re.sub(r"^ExecStart=\S+", f"ExecStart={fake_bin}", text, flags=re.M))
+    unit.write_text(_unit_text(unit_name, str(fake_bin)))
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
     env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}

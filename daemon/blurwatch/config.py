@@ -144,8 +144,10 @@ def _coerce(hint: Any, value: Any, name: str, source: str) -> Any:
             return value
         raise ConfigError(f"{source}: {name}: {value!r} is not {_describe(hint)}")
     if origin is tuple:
+        if isinstance(value, str):  # `folders: ~/Pictures` means a list of one
+            return (value,)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{source}: {name}: must be a list of strings")
+            raise ConfigError(f"{source}: {name}: must be a list of strings, or one string")
         return tuple(value)
     if hint is type(None) and value is None:
         return None
@@ -281,8 +283,24 @@ def from_file(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {_one_line(exc)}") from exc
+        raise ConfigError(f"{path}: {_yaml_problem(exc)}") from exc
     return from_mapping(data or {}, source=str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what, then the line itself with a caret under the place, as PyYAML shows it.
+
+    "line 3, column 9: not valid YAML: mapping values are not allowed here": squashed
+    onto one line, PyYAML's message loses the picture that makes it readable.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or _one_line(exc)
+    if mark is None:
+        return f"not valid YAML: {problem}"
+    context = getattr(exc, "context", None)
+    snippet = mark.get_snippet() if hasattr(mark, "get_snippet") else None
+    where = f"line {mark.line + 1}, column {mark.column + 1}: not valid YAML: {problem}"
+    return where + (f" ({context})" if context else "") + (f"\n{snippet}" if snippet else "")
 
 
 def from_mapping(data: Any, source: str = "config") -> Config:

@@ -256,7 +256,8 @@ class Daemon:
             config = self.reload_config()
             self._apply(config, self._folders(config))
         except BlurwatchError as exc:
-            log.error("%s; keeping the running configuration (%s)", exc, self.config.source)
+            # one log line: a YAML error's picture of the line stays for the terminal
+            log.error("%s; keeping the running configuration (%s)", str(exc).splitlines()[0], self.config.source)
         self._write_status("watching")
         systemd.ready(self._status_text())
 

@@ -3,7 +3,10 @@
 Scoring looks at a display-referred grayscale picture at a working size (2000 px long
 side by default), so decoding aims for that straight away: JPEGs are decoded to gray by
 libjpeg with DCT-domain downscaling, RAW files give their embedded JPEG preview when it is
-big enough (what the camera showed) and are demosaiced at half size otherwise.
+big enough (what the camera showed) and are demosaiced at half size otherwise. HEIC/HEIF
+(phones, recent cameras) is decoded by libheif through pillow-heif, AVIF by Pillow's own
+libavif; from an embedded thumbnail when one is big enough (HEVC and AV1 have no reduced
+decoding), and turned upright by the format's own rotation and mirroring.
 
 Nothing is ever opened for writing. An image file is read once, into memory; a RAW is
 read by LibRaw itself, which fetches only what it needs. Whatever goes wrong with one
@@ -18,6 +21,7 @@ the report its thumbnails.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import os
@@ -29,7 +33,9 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
+import pillow_heif
 import rawpy
+from PIL import Image
 
 from blurwatch import xmp
 from blurwatch.config import DecodeConfig
@@ -47,6 +53,8 @@ RAW_EXTENSIONS: frozenset[str] = frozenset({
     ".rwl", ".rwz", ".sr2", ".srf", ".srw", ".sti", ".x3f",
 })
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"})
+# HEIF containers: HEVC-coded (.heic, .heif, and .hif from Canon and Fujifilm cameras) and AV1-coded (.avif).
+HEIF_EXTENSIONS: frozenset[str] = frozenset({".heic", ".heif", ".hif", ".avif"})
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -54,6 +62,14 @@ _BMP_MAGIC = b"BM"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _EOI = b"\xff\xd9"
 _SNIFF_BYTES = 16
+# An ISO-BMFF file starts with its ftyp box: size, "ftyp", the major brand. These brands
+# are HEIF images (a Canon CR3 is ISO-BMFF too, with the brand "crx ").
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+                          b"avif", b"avis"})
+_PILLOW_FORMATS = ("HEIF", "AVIF")  # pillow-heif's plugin, Pillow's own AVIF plugin
+
+# Depth maps and other auxiliary images of a phone photo are never looked at: not decoded.
+pillow_heif.register_heif_opener(depth_images=False, aux_images=False)
 
 # libjpeg scales by 1/2, 1/4, 1/8 inside the IDCT: far cheaper than decoding it all.
 _JPEG_GRAY = {
@@ -92,13 +108,13 @@ class DecodedPhoto:
     path: Path
     gray: np.ndarray  # 2-D uint8, display-referred (sRGB gamma), EXIF orientation applied,
     #                   long side <= DecodeConfig.working_long_side (never upscaled)
-    decoded_from: str  # "jpeg" | "image" | "raw-preview" | "raw-demosaic"
+    decoded_from: str  # "jpeg" | "image" | "heif" | "avif" | "heif-thumbnail" | "raw-preview" | "raw-demosaic"
     full_size: tuple[int, int]  # (width, height) of the full image, orientation applied
 
 
 class _Content(NamedTuple):
-    kind: str  # "jpeg" | "image" | "raw"
-    data: bytes  # the whole file for "jpeg" and "image"; empty for "raw"
+    kind: str  # "jpeg" | "image" | "heif" | "raw"
+    data: bytes  # the whole file for "jpeg", "image" and "heif"; empty for "raw"
     size: int  # bytes
 
 
@@ -111,7 +127,7 @@ class _JpegHeader(NamedTuple):
 def is_photo(path: Path) -> bool:
     """True when the extension (any case) is one blurwatch decodes."""
     suffix = path.suffix.lower()
-    return suffix in IMAGE_EXTENSIONS or suffix in RAW_EXTENSIONS
+    return suffix in IMAGE_EXTENSIONS or suffix in RAW_EXTENSIONS or suffix in HEIF_EXTENSIONS
 
 
 def decode(path: Path, config: DecodeConfig) -> DecodedPhoto:
@@ -122,15 +138,17 @@ def decode(path: Path, config: DecodeConfig) -> DecodedPhoto:
         return _decode_jpeg(path, content.data, config)
     if content.kind == "image":
         return _decode_image(path, content.data, config)
+    if content.kind == "heif":
+        return _decode_heif(path, content.data, config)
     return _decode_raw(path, content.size, config)
 
 
 def decode_colour(path: Path, long_side: int, min_preview_long_side: int, max_megapixels: float) -> np.ndarray | None:
     """A colour picture of ``path`` for people to look at: BGR, upright, at most ``long_side`` px.
 
-    The routes of :func:`decode`: a JPEG reduced as it is decoded, a RAW's embedded
-    preview. None for a RAW whose preview is missing or shorter than
-    ``min_preview_long_side`` (:func:`decode` then demosaics it, in gray). Raises
+    The routes of :func:`decode`: a JPEG reduced as it is decoded, a RAW's or HEIF's
+    embedded preview (at least ``min_preview_long_side`` long). None for a RAW whose
+    preview is missing or shorter (:func:`decode` then demosaics it, in gray). Raises
     :class:`blurwatch.errors.DecodeError` like :func:`decode`, also for a picture over
     ``max_megapixels``.
     """
@@ -143,6 +161,8 @@ def decode_colour(path: Path, long_side: int, min_preview_long_side: int, max_me
         header = _jpeg_header(path, content.data)
         image = orient(_jpeg_pixels(path, content.data, header, long_side, max_megapixels, colour=True),
                        _jpeg_orientation(path, content.data, header))
+    elif content.kind == "heif":
+        image = _heif_pixels(path, content.data, min_preview_long_side, max_megapixels, colour=True).image
     else:
         exif = xmp.read_exif(path, content.data)
         _check_budget(path, _image_size(content.data, exif), 1, max_megapixels)
@@ -191,9 +211,11 @@ def _kind(path: Path, head: bytes) -> str:
         return "jpeg"
     if head.startswith((_PNG_MAGIC, _BMP_MAGIC)) or (head.startswith(_TIFF_MAGICS) and not is_raw_name):
         return "image"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "heif"
     if is_raw_name:
         return "raw"
-    raise DecodeError(path, f"not a JPEG, PNG, TIFF, BMP or RAW file (starts with {head[:8]!r})")
+    raise DecodeError(path, f"not a JPEG, PNG, TIFF, BMP, HEIF or RAW file (starts with {head[:8]!r})")
 
 
 # --- JPEG, PNG, TIFF -------------------------------------------------------------------
@@ -298,7 +320,8 @@ def _check_budget(path: Path, size: tuple[int, int] | None, scale: int, max_mega
     width, height = (-(-side // scale) for side in size)
     megapixels = width * height / 1e6
     if megapixels > max_megapixels:
-        raise DecodeError(path, f"would decode to {width}x{height} pixels ({megapixels:,.0f} MP), over the "
+        shown_mp = f"{megapixels:,.0f}" if megapixels >= 10 else f"{megapixels:.1f}"
+        raise DecodeError(path, f"would decode to {width}x{height} pixels ({shown_mp} MP), over the "
                                 f"{max_megapixels:g} MP budget (decode.max_megapixels); not decoded")
 
 
@@ -311,6 +334,54 @@ def _imdecode(path: Path, data: bytes, flags: int, kind: str) -> np.ndarray:
     if gray is None or gray.size == 0:
         raise DecodeError(path, f"corrupt, truncated or unsupported {kind} (OpenCV cannot decode it)")
     return gray
+
+
+# --- HEIC, HEIF, AVIF --------------------------------------------------------------------
+
+
+class _HeifPixels(NamedTuple):
+    image: np.ndarray  # gray or BGR, upright
+    full_size: tuple[int, int]  # (width, height) of the full image, upright
+    source: str  # "heif", "avif", or "heif-thumbnail"
+
+
+def _decode_heif(path: Path, data: bytes, config: DecodeConfig) -> DecodedPhoto:
+    pixels = _heif_pixels(path, data, config.working_long_side, config.max_megapixels, colour=False)
+    return _finish(path, pixels.image, pixels.source, pixels.full_size, config)
+
+
+def _heif_pixels(path: Path, data: bytes, long_side: int, max_megapixels: float, colour: bool) -> _HeifPixels:
+    """Decode a HEIF or AVIF image, from an embedded thumbnail when one is at least ``long_side`` long.
+
+    libheif applies the container's rotation and mirroring as it decodes and resets the
+    EXIF Orientation to 1 (applying that too would turn the photo twice); Pillow's AVIF
+    plugin hands the rotation over as the EXIF Orientation, which is applied here.
+    """
+    try:
+        with Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS) as image:
+            orientation = _orientation_of(image)
+            full_size = _oriented_size(image.size, orientation)
+            source = str(image.format).lower()
+            if image.draft(None, _size_with_long_side(image.size, long_side)) is not None:
+                source += "-thumbnail"
+            _check_budget(path, image.size, 1, max_megapixels)
+            pixels = np.asarray(image.convert("RGB" if colour else "L"))
+    except (OSError, ValueError, RuntimeError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise DecodeError(path, f"corrupt, truncated or unsupported HEIF/AVIF ({_one_line(str(exc))})") from exc
+    if colour:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    return _HeifPixels(orient(pixels, orientation), full_size, source)
+
+
+def _orientation_of(image: Image.Image) -> int:
+    value = image.getexif().get(0x0112)  # EXIF Orientation
+    return value if isinstance(value, int) and value in range(1, 9) else 1
+
+
+def _size_with_long_side(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """``size`` scaled so its long side is ``long_side`` (what a thumbnail must at least measure)."""
+    scale = min(1.0, long_side / max(size))
+    return math.ceil(size[0] * scale), math.ceil(size[1] * scale)
 
 
 # --- RAW -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 A camera set to RAW+JPEG writes IMG_0001.CR2 and IMG_0001.JPG: one shot, one verdict.
 Such a pair becomes one group, JPEG first (it decodes much faster than the RAW, and the
 RAW is the fallback when the JPEG is broken); every photo of the group gets the verdict.
+RAW+HEIF (Canon and Fujifilm write ``.HIF`` beside the RAW) pairs the same way.
 
 Hidden files and folders, sidecars and the temporary names that copy tools and
 browsers write before renaming are skipped: scoring a half-copied file would give a
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,13 +24,16 @@ from blurwatch.errors import shown
 
 log = logging.getLogger(__name__)
 
-JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
+# What a camera writes beside a RAW for the same shot: the processed picture.
+PROCESSED_EXTENSIONS = frozenset({".jpg", ".jpeg"}) | decoding.HEIF_EXTENSIONS
 # Names that are still being written: browsers' downloads, rsync/cp temp files, editor backups.
 TEMP_SUFFIXES = (".part", ".crdownload", ".tmp", "~")
 # Folders of other programs' thumbnails and trash (Synology NAS), never photos to cull.
 IGNORED_FOLDERS = frozenset({"@eaDir", "#recycle"})
 # The HTML report's thumbnail folder (cull.html -> cull.html.d/), which may sit among the photos.
 REPORT_FOLDER_SUFFIX = ".html.d"
+# Files that are not photos but belong beside them: sidecars, and blurwatch's report.
+COMPANION_SUFFIXES = (".xmp", ".html")
 
 Group = tuple[Path, ...]
 
@@ -52,25 +56,29 @@ def is_candidate(path: Path, root: Path | None = None) -> bool:
     return not any(_skipped_folder(folder) for folder in folders)
 
 
-def find_jobs(paths: Iterable[Path]) -> tuple[list[Group], list[str]]:
+def find_jobs(paths: Iterable[Path], skipped: Counter[str] | None = None) -> tuple[list[Group], list[str]]:
     """The photo groups under ``paths`` (files or folders, recursively), and error lines.
 
     One group per future job, in a stable sorted order; a path that does not exist or
     a folder that cannot be read is an error line naming it. A file named explicitly is
-    taken if it is a photo, hidden or not.
+    taken if it is a photo, hidden or not. ``skipped``, when given, counts the files
+    passed over because blurwatch does not read their type, by extension (sidecars,
+    hidden and temporary files are not counted: they are not photos waiting).
     """
     photos: dict[str, Path] = {}
     errors: list[str] = []
+    skipped = Counter() if skipped is None else skipped
     for given in paths:
         path = Path(os.path.abspath(given))
         kind = _kind(path)
         if kind == "folder":
-            for photo in _walk(path, errors):
+            for photo in _walk(path, errors, skipped):
                 photos.setdefault(str(photo), photo)
         elif kind == "file" and decoding.is_photo(path):
             photos.setdefault(str(path), path)
         elif kind == "file":
             log.warning("%s: not a photo blurwatch reads, skipped", shown(path))
+            skipped[_type(path)] += 1
         else:
             errors.append(f"{shown(path)}: {kind}")
     return group(photos.values()), errors
@@ -87,7 +95,7 @@ def group(photos: Iterable[Path]) -> list[Group]:
         by_shot[shot_key(photo)].append(photo)
     groups: list[Group] = []
     for shot in by_shot.values():
-        jpegs = sorted(p for p in shot if p.suffix.lower() in JPEG_EXTENSIONS)
+        jpegs = sorted(p for p in shot if p.suffix.lower() in PROCESSED_EXTENSIONS)
         raws = sorted(p for p in shot if p.suffix.lower() in decoding.RAW_EXTENSIONS)
         paired = set(jpegs + raws) if jpegs and raws else set()
         if paired:
@@ -117,7 +125,7 @@ def _kind(path: Path) -> str:
     return f"is {what}, not a photo or a folder; skipped"
 
 
-def _walk(top: Path, errors: list[str]) -> Iterable[Path]:
+def _walk(top: Path, errors: list[str], skipped: Counter[str]) -> Iterable[Path]:
     """Candidate photos under ``top``, skipping hidden and ignored folders; unreadable folders are errors."""
 
     def report(exc: OSError) -> None:
@@ -127,8 +135,22 @@ def _walk(top: Path, errors: list[str]) -> Iterable[Path]:
         subfolders[:] = sorted(d for d in subfolders if not _skipped_folder(d))
         for name in sorted(files):
             path = Path(folder, name)
-            if is_candidate(path) and path.is_file():
-                yield path
+            if is_candidate(path):
+                if path.is_file():
+                    yield path
+            elif _other_type(name) and path.is_file():
+                log.debug("%s: not a photo blurwatch reads, skipped", path)
+                skipped[_type(path)] += 1
+
+
+def _other_type(name: str) -> bool:
+    """A visible, finished file that is not a photo blurwatch reads, nor one of its companions."""
+    lower = name.lower()
+    return not (_hidden(name) or lower.endswith(TEMP_SUFFIXES) or lower.endswith(COMPANION_SUFFIXES))
+
+
+def _type(path: Path) -> str:
+    return path.suffix.lower() or "(no extension)"
 
 
 def _hidden(name: str) -> bool:

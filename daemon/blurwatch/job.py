@@ -13,7 +13,8 @@ verdict. A photo replaced or rewritten while it was judged (its inode, size or m
 moved) gets no sidecar: the verdict is about the file that was read. That error, and a
 sidecar another program kept saving while blurwatch merged into it, may pass by
 themselves: such photos are in :attr:`Outcome.retry`, for the daemon to try again.
-Anything else raised is a bug.
+Anything else raised is a bug. A dry run writes nothing but still reads the sidecars,
+to tell what writing would do (a rating set by hand that would be kept).
 
 A job calls ``progress`` after each stage (decoded, judged, each photo's sidecar
 written), which is how the worker pool tells a slow photo from a hung worker.
@@ -33,6 +34,7 @@ from blurwatch.errors import Busy, DecodeError, PhotoError, SidecarError, shown
 from blurwatch.files import Fingerprint
 from blurwatch.pipeline import PhotoResult
 from blurwatch.sharpness import SharpnessModel
+from blurwatch.sidecar import Merged
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class Job:
     """The photos of one shot, judged once: ``photos[0]`` is decoded, the next one if it cannot be."""
 
     photos: tuple[Path, ...]
-    dry_run: bool = False  # judge only, write no sidecar
+    dry_run: bool = False  # judge only, write no sidecar (but tell what writing would do)
     force: bool = False  # also replace ratings set by hand
 
 
@@ -52,10 +54,15 @@ class Outcome:
 
     job: Job
     result: PhotoResult | None
-    sidecars: tuple[Path, ...] = ()  # sidecars that now hold the verdict
+    merges: tuple[Merged, ...] = ()  # what writing did (a dry run: would do) to each sidecar
     errors: Mapping[Path, str] = field(default_factory=dict)  # photo -> one line naming the file that failed
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds spent to "decode", "score", "write"
     retry: frozenset[Path] = frozenset()  # photos whose error may pass: they or their sidecars kept changing
+
+    @property
+    def sidecars(self) -> tuple[Path, ...]:
+        """The sidecars that now hold the verdict (none for a dry run)."""
+        return () if self.job.dry_run else tuple(merged.sidecar for merged in self.merges)
 
     @classmethod
     def failed(cls, job: Job, error: str, timings: Mapping[str, float] | None = None) -> Outcome:
@@ -64,6 +71,11 @@ class Outcome:
 
     def error_for(self, photo: Path) -> str | None:
         return self.errors.get(photo)
+
+    def merged_for(self, photo: Path, naming: str) -> Merged | None:
+        """What happened to the photo's first sidecar (the one readers read first), if it was reached."""
+        merges = {merged.sidecar: merged for merged in self.merges}
+        return next((merges[p] for p in sidecar.sidecar_paths(photo, naming) if p in merges), None)
 
 
 def run_job(job: Job, config: Config, model: SharpnessModel, progress: Callable[[], None] = lambda: None) -> Outcome:
@@ -78,13 +90,11 @@ def run_job(job: Job, config: Config, model: SharpnessModel, progress: Callable[
         result = _judge_first_decodable(job, config, model, timings, progress)
     except PhotoError as exc:
         return Outcome.failed(job, str(exc), timings)
-    if job.dry_run:
-        return Outcome(job, result, timings=timings)
     started = time.perf_counter()
-    written, errors, retry = _write(job, result, config, identities, progress)
+    merges, errors, retry = _write(job, result, config, identities, progress)
     timings["write"] = time.perf_counter() - started
     log.debug("%s: %s %s", shown(job.photos[0]), result.verdict.decision, ",".join(result.verdict.reasons))
-    return Outcome(job, result, tuple(written), errors, timings, frozenset(retry))
+    return Outcome(job, result, tuple(merges), errors, timings, frozenset(retry))
 
 
 def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -> Iterator[Outcome]:
@@ -121,29 +131,30 @@ def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel, timi
 
 
 def _write(job: Job, result: PhotoResult, config: Config, identities: Mapping[Path, Fingerprint | None],
-           progress: Callable[[], None]) -> tuple[list[Path], dict[Path, str], set[Path]]:
+           progress: Callable[[], None]) -> tuple[list[Merged], dict[Path, str], set[Path]]:
     """The verdict into the sidecars of every photo still the one that was read.
 
-    Returns the sidecars written, an error line per photo that failed, and the photos
-    whose failure may pass (see :attr:`Outcome.retry`).
+    Returns what it did to each sidecar, an error line per photo that failed, and the
+    photos whose failure may pass (see :attr:`Outcome.retry`). The RAW of a pair goes
+    first: the Adobe-named ``IMG_1.xmp`` the pair shares is the RAW's in Lightroom's eyes,
+    so the verdict it holds is recorded as the RAW's.
     """
-    written: list[Path] = []
+    merges: list[Merged] = []
     errors: dict[Path, str] = {}
     retry: set[Path] = set()
-    for photo in job.photos:
-        if Fingerprint.now(photo) != identities[photo]:
+    for photo in sorted(job.photos, key=lambda p: p.suffix.lower() not in decoding.RAW_EXTENSIONS):
+        if not job.dry_run and Fingerprint.now(photo) != identities[photo]:
             errors[photo] = (f"{shown(photo)}: changed while blurwatch judged it (replaced, or still being "
                              "written); no sidecar written, as the verdict is about the file that was read")
             retry.add(photo)
             continue
         try:
-            paths = sidecar.write_verdict(photo, result, config.sidecar, job.force, done=written)
+            merges += sidecar.merge_verdict(photo, result, config.sidecar, job.force,
+                                            done=[m.sidecar for m in merges], dry_run=job.dry_run)
         except (SidecarError, Busy) as exc:  # it names the sidecar; the line must start with the photo
             errors[photo] = str(exc) if exc.path == photo else f"{shown(photo)}: {exc}"
             if isinstance(exc, Busy):
                 retry.add(photo)
-            continue
         finally:
             progress()
-        written.extend(p for p in paths if p not in written)
-    return written, errors, retry
+    return merges, errors, retry

@@ -6,6 +6,12 @@ It is self-contained and offline: thumbnails are small JPEG files in a ``<report
 folder beside it (lazy-loaded, so 2,000 photos open smoothly; made and cached by
 :mod:`blurwatch.thumbnails`), everything else is inline, and a Content-Security-Policy
 stops the browser from fetching anything else.
+
+A photo that could not be scored has no sidecar to tell why: it is shown as failed with
+the reason when the caller knows it (``--once --report``) or the watch daemon recorded
+it, and as not culled yet otherwise. Scores show as many digits as it takes for each to
+compare with the thresholds as its section does (0.947 sits under "keep from 0.950").
+A page with no verdict and no failure on it is not written.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ import html
 import logging
 import os
 import re
+import sqlite3
 import time
 import typing
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,8 +35,9 @@ import numpy as np
 
 from blurwatch import __version__, discovery, files, sidecar, verdict
 from blurwatch.config import Config
-from blurwatch.errors import PhotoError
+from blurwatch.errors import PhotoError, UsageError
 from blurwatch.sharpness import SharpnessModel
+from blurwatch.state import DB_NAME, StateDB
 from blurwatch.thumbnails import Thumb, make_thumbnails
 from blurwatch.verdict import REASONS, Thresholds
 
@@ -39,8 +47,11 @@ HISTOGRAM_BINS = 50
 TEMPLATE = "report_template.html"
 DEFAULT_NAME = "cull.html"
 
-# (section id, heading), in page order; "none" holds photos without a readable verdict.
-SECTIONS = (("reject", "Rejected"), ("review", "Review"), ("keep", "Kept"), ("none", "No verdict"))
+# (section id, heading), in page order; "failed" holds photos that could not be scored,
+# "none" photos without a readable verdict for another reason.
+SECTIONS = (("reject", "Rejected"), ("review", "Review"), ("keep", "Kept"), ("failed", "Failed"),
+            ("none", "No verdict"))
+NOT_CULLED = "not culled yet (no blurwatch sidecar)"
 
 
 @dataclass(frozen=True)
@@ -51,26 +62,51 @@ class Entry:
     stored: sidecar.StoredVerdict | None
     problem: str = ""  # shown instead of figures when ``stored`` is None
     partners: tuple[Path, ...] = ()  # the other files of the shot, sharing its verdict
+    failed: bool = False  # ``problem`` is why it could not be scored
 
     @property
     def section(self) -> str:
-        return self.stored.verdict if self.stored else "none"
+        return self.stored.verdict if self.stored else "failed" if self.failed else "none"
 
 
 def write_report(
-    paths: Sequence[Path], out: Path, config: Config, model: SharpnessModel | None = None
+    paths: Sequence[Path], out: Path, config: Config, model: SharpnessModel | None = None,
+    failures: Mapping[Path, str] | None = None,
 ) -> Path:
     """Write the report of the photos in ``paths`` (photos or folders) to ``out``.
 
     ``out`` may be a folder, which gets a ``cull.html``; the page written is returned.
     ``model`` gives the thresholds drawn on the histogram; by default the shipped
-    model's metadata is read (cheap: its interpreter is never created).
+    model's metadata is read (cheap: its interpreter is never created). ``failures``
+    (photo -> error line) are photos the caller could not score; without it, those the
+    watch daemon recorded as broken are shown failed. Raises :class:`UsageError`, writing
+    nothing, when no photo under ``paths`` has a verdict or a failure to show.
     """
     out = Path(out) / DEFAULT_NAME if Path(out).is_dir() else Path(out)
     model = model or SharpnessModel.load()
     limits = verdict.thresholds(config, Thresholds(**model.thresholds))
-    entries = [read_entry(shot, config.sidecar.naming) for shot in find_shots(paths)]
-    return render(entries, out, limits, config)
+    shots = find_shots(paths)
+    if failures is None:
+        failures = daemon_failures([photo for shot in shots for photo in shot], config)
+    entries = [read_entry(shot, config.sidecar.naming, failures) for shot in shots]
+    if not any(e.stored or e.failed for e in entries):
+        where = " ".join(map(str, paths))
+        raise UsageError(f"no photo under {where} has a blurwatch verdict yet (run 'blurwatch --once {where}' "
+                         "first); no report written")
+    return render(entries, out, limits, config, title=_title(paths))
+
+
+def daemon_failures(photos: Sequence[Path], config: Config) -> dict[Path, str]:
+    """The photos the watch daemon found broken, with its error line; none when it never ran."""
+    state = config.watch.state_path() / DB_NAME
+    if not state.is_file():
+        return {}
+    try:
+        with StateDB(state, readonly=True) as db:
+            return db.errors_of(photos)
+    except sqlite3.DatabaseError as exc:
+        log.warning("%s: the daemon's state cannot be read, failures not shown: %s", state, exc)
+        return {}
 
 
 def thumbs_dir_of(out: Path) -> Path:
@@ -90,13 +126,15 @@ def find_shots(paths: Iterable[Path]) -> list[discovery.Group]:
     return groups
 
 
-def read_entry(shot: discovery.Group, naming: str) -> Entry:
+def read_entry(shot: discovery.Group, naming: str, failures: Mapping[Path, str] | None = None) -> Entry:
     """The verdict of a shot from the first of its files whose sidecar has one.
 
-    A missing or unreadable sidecar does not drop the shot: it is listed without a verdict.
+    A missing or unreadable sidecar does not drop the shot: it is listed without a
+    verdict, as failed when ``failures`` (photo -> error line) has one of its files.
     """
     photo, partners = shot[0], tuple(shot[1:])
-    problem = "not culled yet (no blurwatch sidecar)"
+    failed = next((failures[path] for path in shot if failures and path in failures), "")
+    problem = f"failed: {_reason(failed, shot)}" if failed else NOT_CULLED
     for path in shot:
         try:
             stored = sidecar.read_verdict(path, naming)
@@ -111,23 +149,34 @@ def read_entry(shot: discovery.Group, naming: str) -> Entry:
             problem = f"unknown verdict {stored.verdict!r} in {stored.sidecar.name}"
             continue
         return Entry(photo, stored, partners=partners)
-    return Entry(photo, None, problem, partners)
+    return Entry(photo, None, problem, partners, failed=bool(failed))
 
 
-def render(entries: Sequence[Entry], out: Path, limits: Thresholds, config: Config) -> Path:
+def _reason(error: str, shot: discovery.Group) -> str:
+    """An error line without the file name that starts it (the card names the photo already)."""
+    for path in shot:
+        if error.startswith(f"{path}: "):
+            return error[len(f"{path}: "):]
+    return error
+
+
+def render(entries: Sequence[Entry], out: Path, limits: Thresholds, config: Config,
+           title: str = "Cull report") -> Path:
     """Make or reuse the thumbnails, then write the page atomically; returns ``out``."""
     started = time.monotonic()
     thumbs_dir = thumbs_dir_of(out)
     thumbs = make_thumbnails([e.photo for e in entries], thumbs_dir, config)
+    scores = [e.stored.sharpness for e in entries if e.stored]
+    digits = score_digits(scores, limits)
     page = _fill(
         _template(),
-        title=html.escape(_title(entries)),
+        title=html.escape(title),
         summary=_summary(entries),
-        thresholds=html.escape(f"reject below {limits.reject_below:.2f} · keep from {limits.keep_from:.2f}"),
-        histogram=histogram_svg([e.stored.sharpness for e in entries if e.stored],
-                                [e.section for e in entries if e.stored], limits),
+        thresholds=html.escape(f"reject below {limits.reject_below:.{digits}f} · "
+                               f"keep from {limits.keep_from:.{digits}f}"),
+        histogram=histogram_svg(scores, [e.section for e in entries if e.stored], limits, digits),
         reason_filters=_reason_filters(entries),
-        sections="\n".join(_section(sid, heading, entries, thumbs, thumbs_dir.name, out.parent)
+        sections="\n".join(_section(sid, heading, entries, thumbs, thumbs_dir.name, out.parent, digits)
                            for sid, heading in SECTIONS),
         footer=html.escape(_footer(entries)),
     )
@@ -139,7 +188,20 @@ def render(entries: Sequence[Entry], out: Path, limits: Thresholds, config: Conf
 # ---------------------------------------------------------------- page parts
 
 
-def histogram_svg(scores: Sequence[float], sections: Sequence[str], limits: Thresholds) -> str:
+def score_digits(scores: Iterable[float], limits: Thresholds) -> int:
+    """The fewest decimals (2 at least) at which every score compares with both thresholds as it truly does.
+
+    At two decimals 0.947 shows as 0.95, the same as a keep_from of 0.95 it is below.
+    """
+    values = list(scores)
+    for digits in range(2, 6):
+        if all((round(score, digits) < round(limit, digits)) == (score < limit)
+               for score in values for limit in (limits.reject_below, limits.keep_from)):
+            return digits
+    return 6
+
+
+def histogram_svg(scores: Sequence[float], sections: Sequence[str], limits: Thresholds, digits: int = 2) -> str:
     """An inline SVG histogram of sharpness scores, stacked by verdict, thresholds drawn."""
     width, height, top, bottom = 600, 120, 14, 18
     plot = height - top - bottom
@@ -170,26 +232,26 @@ def histogram_svg(scores: Sequence[float], sections: Sequence[str], limits: Thre
         dx = -4 if cls == "t-reject" else 4
         parts.append(f'<line class="{cls}" x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{height - bottom}"/>'
                      f'<text class="{cls}" x="{x + dx:.1f}" y="{top + 2}" text-anchor="{anchor}">'
-                     f'{label} {value:.2f}</text>')
+                     f'{label} {value:.{digits}f}</text>')
     parts.append(f'<line class="axis" x1="0" x2="{width}" y1="{height - bottom}" y2="{height - bottom}"/></svg>')
     return "".join(parts)
 
 
 def _section(sid: str, heading: str, entries: Sequence[Entry], thumbs: dict[Path, Thumb | None],
-             thumbs_url: str, base: Path) -> str:
+             thumbs_url: str, base: Path, digits: int) -> str:
     # The page opens in the toolbar's first order: softest first, then by name.
     members = sorted((e for e in entries if e.section == sid),
                      key=lambda e: (e.stored.sharpness if e.stored else -1.0, e.photo.name.lower()))
-    if not members and sid == "none":
+    if not members and sid in ("failed", "none"):
         return ""
-    cards = "\n".join(_card(e, thumbs.get(e.photo), thumbs_url, base) for e in members)
+    cards = "\n".join(_card(e, thumbs.get(e.photo), thumbs_url, base, digits) for e in members)
     cards = cards or '<p class="empty">none</p>'
     return (f'<details class="section s-{sid}" id="{sid}" open>'
             f'<summary><h2>{heading}</h2><span class="count" data-total="{len(members)}">{len(members)}</span>'
             f'</summary><div class="grid">{cards}</div></details>')
 
 
-def _card(entry: Entry, thumb: Thumb | None, thumbs_url: str, base: Path) -> str:
+def _card(entry: Entry, thumb: Thumb | None, thumbs_url: str, base: Path, digits: int = 2) -> str:
     """One tile; its data-* attributes are what the page's sort, filter and map read."""
     esc = html.escape
     if thumb:
@@ -203,7 +265,7 @@ def _card(entry: Entry, thumb: Thumb | None, thumbs_url: str, base: Path) -> str
         data.update(score=f"{stored.sharpness:.4f}", ev=f"{stored.exposure_ev:.3f}",
                     reasons=" ".join(stored.reasons), map=stored.sharpness_map)
         details = (f'<div class="badges">{"".join(_badge(r) for r in stored.reasons)}</div>'
-                   f'<div class="figures">{_figures(stored)}</div>'
+                   f'<div class="figures">{_figures(stored, digits)}</div>'
                    f'<div class="rating">{_rating(stored)}{_origin(entry)}</div>')
     else:
         details = f'<div class="problem">{esc(entry.problem)}</div><div class="rating">{_origin(entry)}</div>'
@@ -226,7 +288,7 @@ def _origin(entry: Entry) -> str:
     return f'<span class="from"{when}>{html.escape(" · ".join(parts))}</span>'
 
 
-def _figures(stored: sidecar.StoredVerdict) -> str:
+def _figures(stored: sidecar.StoredVerdict, digits: int) -> str:
     flagged = set(stored.reasons)
 
     def figure(label: str, value: str, reason: str) -> str:
@@ -234,7 +296,7 @@ def _figures(stored: sidecar.StoredVerdict) -> str:
         return f"<span{cls}><b>{label}</b> {value}</span>"
 
     ev = f"{stored.exposure_ev:+.1f}".replace("-", "\u2212")
-    return (figure("sharp", f"{stored.sharpness:.2f}", "blurry") + figure("EV", ev, "dark")
+    return (figure("sharp", f"{stored.sharpness:.{digits}f}", "blurry") + figure("EV", ev, "dark")
             + figure("clip", f"{stored.clipped * 100:.1f}%", "overexposed")
             + figure("crush", f"{stored.crushed * 100:.1f}%", "dark"))
 
@@ -263,13 +325,19 @@ def _reason_filters(entries: Sequence[Entry]) -> str:
 def _summary(entries: Sequence[Entry]) -> str:
     counts = Counter(e.section for e in entries)
     parts = [f'<a class="stat s-{sid}" href="#{sid}"><b>{counts[sid]}</b> {heading.lower()}</a>'
-             for sid, heading in SECTIONS if counts[sid] or sid != "none"]
+             for sid, heading in SECTIONS if counts[sid] or sid not in ("failed", "none")]
+    pairs = sum(1 for e in entries if e.partners)
+    if pairs:
+        files = sum(1 + len(e.partners) for e in entries)
+        parts.append(f'<span class="pairs">{files} files on {len(entries)} cards: '
+                     f'a RAW+JPEG pair is one card ({pairs} here)</span>')
     return "".join(parts)
 
 
-def _title(entries: Sequence[Entry]) -> str:
-    folders = sorted({e.photo.parent.name or str(e.photo.parent) for e in entries})
-    where = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
+def _title(paths: Sequence[Path]) -> str:
+    """Named after what was asked for (``report shoot``: "shoot"), not the folders found below it."""
+    names = [Path(os.path.abspath(path)).name or str(path) for path in paths]
+    where = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     return f"Cull report: {where}" if where else "Cull report"
 
 

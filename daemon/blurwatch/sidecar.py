@@ -14,13 +14,20 @@ What a verdict writes (everything else in an existing sidecar is kept as it was)
   ``Scored`` (ISO 8601, changes only when something else does, so the darktable plugin
   can spot changed verdicts).
 
+A sidecar is written only when one of these would change in meaning: values are
+compared as parsed, never as bytes, so the form another program gives the file (its
+packet wrapper, element order, darktable splitting ``blurwatch|blurry`` into the
+keywords ``blurwatch`` and ``blurry`` in ``dc:subject``) is no reason to write.
+
 Ownership: for each of Rating, Label and PickLabel blurwatch records the value it wrote
 (``WroteRating``...) and the value it replaced (``PriorRating``...). A value that differs
 from blurwatch's record was set by a person and is kept unless ``overwrite_manual_rating``
 or ``force``. One exception: darktable writes ``xmp:Rating="1"``, its default for a photo
 nobody rated, into the sidecar of every photo it imports, so in a darktable sidecar
 blurwatch has not marked, 1 star counts as that default, not as a judgement (blurwatch
-records it as the prior value). When a later verdict no longer wants a value blurwatch
+records it as the prior value). :func:`set_by_hand` is that rule, the one the writer
+keeps values by and every reader (``verdict``, the report, the plugins, ``calibrate``)
+reports. When a later verdict no longer wants a value blurwatch
 wrote (a reject that became a keep, a review that became a keep), blurwatch puts back
 the prior value, or removes its own when there was none.
 
@@ -112,6 +119,18 @@ class StoredVerdict:
     scored: str = ""  # when blurwatch last changed this verdict (ISO 8601)
 
 
+@dataclass(frozen=True)
+class Merged:
+    """What merging a verdict did, or would do, to one sidecar."""
+
+    photo: Path
+    sidecar: Path
+    changed: bool  # False: it already held this verdict, and not a byte was written
+    rating: int | None  # the xmp:Rating it holds afterwards
+    rating_is_manual: bool  # that rating was set by hand (see :func:`set_by_hand`)
+    kept_by_hand: tuple[str, ...] = ()  # values the verdict wanted but a person had set ("Rating", "Label"...)
+
+
 def sidecar_paths(photo: Path, naming: str) -> list[Path]:
     """The sidecars ``naming`` calls for: darktable ``IMG_1.CR2.xmp``, adobe ``IMG_1.xmp``.
 
@@ -135,11 +154,22 @@ def write_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force
     :class:`SidecarError` (naming the sidecar) when one cannot be merged into safely, and
     :class:`Busy` when another program saved it every time blurwatch merged into it.
     """
+    merge_verdict(photo, result, config, force, done)
+    return sidecar_paths(photo, config.naming)
+
+
+def merge_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force: bool = False,
+                  done: Collection[Path] = (), dry_run: bool = False) -> list[Merged]:
+    """:func:`write_verdict`, telling what it did to each sidecar not in ``done``.
+
+    With ``dry_run`` nothing is written: the answer is what writing would do.
+    """
     override = force or config.overwrite_manual_rating
+    merged = []
     for sidecar in sidecar_paths(photo, config.naming):
         if sidecar not in done:
-            _merge_again_if_saved(sidecar, photo, result, override)
-    return sidecar_paths(photo, config.naming)
+            merged.append(_merge_again_if_saved(sidecar, photo, result, override, dry_run))
+    return merged
 
 
 def read_verdict(photo: Path, naming: str = "darktable") -> StoredVerdict | None:
@@ -155,12 +185,16 @@ def read_verdict(photo: Path, naming: str = "darktable") -> StoredVerdict | None
     return None
 
 
-def read_rating(photo: Path, naming: str = "darktable") -> int | None:
-    """The photo's current ``xmp:Rating``, whoever set it (None when it has none)."""
+def read_hand_rating(photo: Path, naming: str = "darktable") -> int | None:
+    """The ``xmp:Rating`` a person gave the photo (:func:`set_by_hand`), None when it has none.
+
+    A rating blurwatch wrote, or darktable's import default, is no person's judgement.
+    """
     for sidecar in _reading_order(photo, naming):
-        rating = _parse_rating(_read(sidecar).fields.get(RATING))
+        fields = _read(sidecar).fields
+        rating = _parse_rating(fields.get(RATING))
         if rating is not None:
-            return rating
+            return rating if set_by_hand(RATING, fields) else None
     return None
 
 
@@ -181,13 +215,13 @@ def _as_sidecar_errors() -> Iterator[None]:
         raise SidecarError(exc.path, exc.reason) from exc
 
 
-def _merge_again_if_saved(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> None:
+def _merge_again_if_saved(sidecar: Path, photo: Path, result: PhotoResult, override: bool,
+                          dry_run: bool) -> Merged:
     """:func:`_merge`, again from the new content each time another program saved the sidecar meanwhile."""
     for attempt, pause in enumerate((*MERGE_PAUSES, None), start=1):
         try:
             with _as_sidecar_errors():
-                _merge(sidecar, photo, result, override)
-            return
+                return _merge(sidecar, photo, result, override, dry_run)
         except files.Changed as exc:
             if pause is None:
                 raise Busy(sidecar, f"was saved, or open for writing, by another program each of the {attempt} times "
@@ -196,6 +230,7 @@ def _merge_again_if_saved(sidecar: Path, photo: Path, result: PhotoResult, overr
             log.info("%s: saved by another program while blurwatch merged into it; merging into the new "
                      "content", shown(sidecar))
             time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def _read(sidecar: Path) -> xmp.Sidecar:
@@ -221,22 +256,25 @@ def _read(sidecar: Path) -> xmp.Sidecar:
     raise AssertionError("unreachable")
 
 
-def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool) -> None:
-    """Write ``result`` into one sidecar unless it already holds exactly that."""
+def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool, dry_run: bool) -> Merged:
+    """Write ``result`` into one sidecar unless it already holds that in meaning."""
     loaded = _read(sidecar)
-    changes = _plan(sidecar, loaded.fields, photo, result, override)
+    changes, kept = _plan(sidecar, loaded.fields, photo, result, override)
     other = _shared_with(sidecar, photo, loaded.fields)
     if other is not None:
         del changes[PHOTO_KEY]
         if changes:
             raise SidecarError(sidecar, f"holds another verdict, for {other}, which shares this Adobe-style "
                                         "sidecar; use darktable naming to keep their verdicts apart")
+    after = {key: value for key, value in {**loaded.fields, **changes}.items() if value is not None}
+    merged = Merged(photo, sidecar, bool(changes), _parse_rating(after.get(RATING)), set_by_hand(RATING, after), kept)
     if not changes:
         log.debug("%s: already holds this verdict, left unchanged", shown(sidecar))
-        return
-    changes[SCORED_KEY] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    files.replace_unchanged(loaded.file, xmp.merge(loaded, changes))
-    log.debug("%s: wrote verdict %s", shown(sidecar), result.verdict.decision)
+    elif not dry_run:
+        changes[SCORED_KEY] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        files.replace_unchanged(loaded.file, xmp.merge(loaded, changes))
+        log.debug("%s: wrote verdict %s", shown(sidecar), result.verdict.decision)
+    return merged
 
 
 def _shared_with(sidecar: Path, photo: Path, fields: Mapping[str, Value]) -> str | None:
@@ -279,7 +317,7 @@ def _stored(sidecar: Path, fields: Mapping[str, Value]) -> StoredVerdict:
             model_version=_text(fields.get(_key("ModelVersion"))),
             decoded_from=_text(fields.get(_key("DecodedFrom"))),
             rating=rating,
-            rating_is_manual=rating is not None and fields.get(RATING) != fields.get(_marker("Wrote", RATING)),
+            rating_is_manual=set_by_hand(RATING, fields),
             scored=_text(fields.get(SCORED_KEY)),
         )
     except ValueError as exc:
@@ -290,12 +328,13 @@ def _stored(sidecar: Path, fields: Mapping[str, Value]) -> StoredVerdict:
 
 
 def _plan(sidecar: Path, fields: Mapping[str, Value], photo: Path, result: PhotoResult,
-          override: bool) -> dict[str, Written | None]:
-    """The keys whose values must change (None = remove the key); empty when none."""
+          override: bool) -> tuple[dict[str, Written | None], tuple[str, ...]]:
+    """The keys whose values must change (None = remove the key), and the owned values kept as set by hand."""
     wanted = _verdict_fields(photo, result)
-    wanted.update(_owned_fields(sidecar, fields, result, override))
+    owned, kept = _owned_fields(sidecar, fields, result, override)
+    wanted.update(owned)
     wanted.update(_tag_fields(fields, result.verdict))
-    return {key: value for key, value in wanted.items() if not _same(fields.get(key), value)}
+    return {key: value for key, value in wanted.items() if not _same(fields.get(key), value)}, kept
 
 
 def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Written | None]:
@@ -317,8 +356,8 @@ def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Written | Non
 
 
 def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResult,
-                  override: bool) -> dict[str, Written | None]:
-    """Rating, Label and PickLabel with blurwatch's markers, by the ownership rule."""
+                  override: bool) -> tuple[dict[str, Written | None], tuple[str, ...]]:
+    """Rating, Label and PickLabel with blurwatch's markers by the ownership rule; and those kept as set by hand."""
     decision = result.verdict.decision
     wanted = {
         RATING: None if result.rating is None else str(result.rating),
@@ -326,16 +365,29 @@ def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResul
         PICK_LABEL: PICK_LABELS[decision],
     }
     changes: dict[str, Written | None] = {}
+    kept = []
     for key, want in wanted.items():
         wrote_key, prior_key = _marker("Wrote", key), _marker("Prior", key)
         current, wrote = _optional_text(fields.get(key)), _optional_text(fields.get(wrote_key))
         value, wrote, prior = _decide_owned(current, wrote, _optional_text(fields.get(prior_key)), want,
-                                            override or _darktable_default(key, current, wrote, fields))
+                                            set_by_hand(key, fields) and not override)
         if want is not None and value != want:
             log.info("%s: keeping %s %s set by hand (force or overwrite_manual_rating replaces it)",
                      shown(sidecar), OWNED[key], current)
+            kept.append(OWNED[key])
         changes.update({key: value, wrote_key: wrote, prior_key: prior})
-    return changes
+    return changes, tuple(kept)
+
+
+def set_by_hand(key: str, fields: Mapping[str, Value]) -> bool:
+    """Whether the owned value ``key`` (Rating, Label, PickLabel) in ``fields`` was set by a person.
+
+    It was when it is there and differs from what blurwatch recorded writing, unless it
+    is darktable's import default (:func:`_darktable_default`). The writer keeps such a
+    value; every reader reports it by this same rule.
+    """
+    current, wrote = _optional_text(fields.get(key)), _optional_text(fields.get(_marker("Wrote", key)))
+    return current is not None and current != wrote and not _darktable_default(key, current, wrote, fields)
 
 
 def _darktable_default(key: str, current: str | None, wrote: str | None, fields: Mapping[str, Value]) -> bool:
@@ -350,19 +402,21 @@ def _darktable_default(key: str, current: str | None, wrote: str | None, fields:
 
 
 def _decide_owned(current: str | None, wrote: str | None, prior: str | None, want: str | None,
-                  override: bool) -> tuple[str | None, str | None, str | None]:
+                  keep: bool) -> tuple[str | None, str | None, str | None]:
     """(value, value blurwatch now owns, value it replaced) for one owned field.
 
     ``current`` is what the sidecar holds, ``wrote`` and ``prior`` blurwatch's markers,
-    ``want`` the verdict's value (None = no opinion), ``override`` whether a value set by
-    someone else may be replaced.
+    ``want`` the verdict's value (None = no opinion), ``keep`` whether ``current`` was
+    set by hand and must stay. A value blurwatch did not write (a person's, or
+    darktable's default) stays when the verdict has no opinion, and is recorded as the
+    prior when the verdict replaces it.
     """
-    manual = current is not None and current != wrote
+    theirs = current is not None and current != wrote
     if want is None:
-        return (current, None, None) if manual or current is None else (prior, None, None)
-    if manual and not override:
-        return current, None, None
-    return want, want, current if manual else prior
+        return (current, None, None) if theirs or current is None else (prior, None, None)
+    if keep:  # the markers stay: they tell a 1 star given by hand from darktable's default
+        return current, wrote, prior
+    return want, want, current if theirs else prior
 
 
 def _tag_fields(fields: Mapping[str, Value], verdict: Verdict) -> dict[str, Written | None]:
@@ -370,8 +424,9 @@ def _tag_fields(fields: Mapping[str, Value], verdict: Verdict) -> dict[str, Writ
 
     darktable reads only ``lr:hierarchicalSubject`` when it is there, so a newly created
     one starts with the user's ``dc:subject`` keywords. darktable also writes each part
-    of a hierarchical tag into ``dc:subject`` (``blurwatch``, ``blurry``); the parts of a
-    tag blurwatch withdraws go with it, unless another tag still has them.
+    of a hierarchical tag into ``dc:subject`` (``blurwatch``, ``blurry``) in place of the
+    tag: that form holds the tag as well, and the parts of a tag blurwatch withdraws go
+    with it, unless another tag still has them.
     """
     ours = _verdict_tags(verdict)
     hierarchy = _as_list(fields.get(HIERARCHY))
@@ -380,7 +435,13 @@ def _tag_fields(fields: Mapping[str, Value], verdict: Verdict) -> dict[str, Writ
     subject = [tag for tag in _without_ours(fields.get(SUBJECT)) if tag not in stale]
     base = _without_ours(hierarchy) if hierarchy else subject
     new_hierarchy = base + ours if hierarchy or ours else []
-    return {SUBJECT: subject + ours or None, HIERARCHY: new_hierarchy or None}
+    subject += [tag for tag in ours if tag in _as_list(fields.get(SUBJECT)) or not _split(tag, hierarchy, subject)]
+    return {SUBJECT: subject or None, HIERARCHY: new_hierarchy or None}
+
+
+def _split(tag: str, hierarchy: list[str], subject: list[str]) -> bool:
+    """Whether darktable holds ``tag`` of the hierarchy in ``subject`` as its parts, in place of the tag."""
+    return tag in hierarchy and set(tag.split("|")) <= set(subject)
 
 
 def _parts(tags: Iterable[str]) -> set[str]:

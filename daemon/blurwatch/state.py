@@ -21,6 +21,7 @@ import os
 import sqlite3
 import stat
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,6 +204,17 @@ class StateDB:
             else:
                 verdicts[verdict] = count
         return Activity(verdicts, broken)
+
+    def errors_of(self, paths: Iterable[Path]) -> dict[Path, str]:
+        """The error each of ``paths`` was reported with, for those the daemon found broken."""
+        wanted = [str(path) for path in paths]
+        errors = {}
+        for start in range(0, len(wanted), 500):  # SQLite limits the number of ? in one query
+            chunk = wanted[start : start + 500]
+            rows = self._conn.execute(f"SELECT path, error FROM photos WHERE error IS NOT NULL AND path IN "
+                                      f"({', '.join('?' * len(chunk))})", chunk)
+            errors.update({Path(path): error for path, error in rows})
+        return errors
 
     def last_errors(self, limit: int = 5) -> list[BrokenPhoto]:
         rows = self._conn.execute(

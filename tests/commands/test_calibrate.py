@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from blurwatch import config as config_mod
+from blurwatch import sidecar
 from blurwatch.commands import calibrate
-from blurwatch.config import Config
+from blurwatch.config import Config, SidecarConfig
 from blurwatch.exposure import Exposure
 from blurwatch.verdict import Thresholds
 from conftest import requires_shared
@@ -110,3 +111,21 @@ def test_a_lenient_person_gets_a_negative_sensitivity() -> None:
 def test_a_person_who_agrees_already_keeps_sensitivity_zero() -> None:
     judged = _judged([0.1, 0.2], [0.7, 0.8, 0.9])
     assert calibrate.choose_sensitivity(judged, Config(), BASE) == 0.0
+
+
+def test_only_ratings_a_person_set_are_judgements(tmp_path: Path) -> None:
+    rated, darktable, scored, bare = (tmp_path / f"{name}.jpg" for name in ("rated", "darktable", "scored", "bare"))
+    for photo in (rated, darktable, scored, bare):
+        photo.write_bytes(b"")
+    Path(f"{rated}.xmp").write_text(USER_SIDECAR.format(rating=1), encoding="utf-8")
+    Path(f"{darktable}.xmp").write_text(USER_SIDECAR.format(rating=1).replace(
+        'xmp:Rating="1"', 'xmp:Rating="1" xmlns:darktable="http://darktable.sf.net/" darktable:xmp_version="5"'),
+        encoding="utf-8")
+    sidecar.write_verdict(scored, photo_result(scored, "reject"), SidecarConfig())
+    assert calibrate._human_judgements([rated, darktable, scored, bare]) == {rated: False}
+
+
+def test_jobs_must_be_positive_and_has_a_short_form(tmp_path: Path) -> None:
+    done = blurwatch("calibrate", str(tmp_path), "--jobs", "-1")
+    assert done.returncode == 2 and "must be 1 or more" in done.stderr and "Traceback" not in done.stderr
+    assert "-j N, --jobs N" in blurwatch("calibrate", "--help").stdout

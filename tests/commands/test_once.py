@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,8 +15,10 @@ from blurwatch.commands import once
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.job import Job, Outcome
 from blurwatch.sharpness import default_model_dir
+from blurwatch.sidecar import Merged
 from commands.conftest import Culled, digests
-from helpers.cli import blurwatch, build_folder, json_lines
+from conftest import SHARED_DATA
+from helpers.cli import blurwatch, build_folder, json_lines, manifest
 from helpers.photos import make_photo
 from helpers.results import photo_result
 
@@ -117,12 +121,61 @@ def test_a_pair_that_fails_to_decode_is_one_failure_line_and_two_photos() -> Non
 def test_records_name_each_photo_with_its_own_sidecar_or_error() -> None:
     jpeg, raw = PAIR
     config = Config(sidecar=SidecarConfig(naming="darktable"))
-    outcome = Outcome(Job(PAIR), photo_result(jpeg, "keep"), sidecars=(Path("/p/IMG_1.jpg.xmp"),),
+    merged = Merged(jpeg, Path("/p/IMG_1.jpg.xmp"), True, 3, True, ())
+    outcome = Outcome(Job(PAIR), photo_result(jpeg, "keep"), merges=(merged,),
                       errors={raw: f"{raw}: /p/IMG_1.cr2.xmp: is not valid XML"}, timings={"decode": 0.01})
     good, bad = once.photo_records(outcome, config)
     assert good["path"] == str(jpeg) and good["sidecar"] == ["/p/IMG_1.jpg.xmp"] and good["verdict"] == "keep"
+    assert (good["rating"], good["rating_is_manual"]) == (3, True)  # what the sidecar holds, as `verdict` reads it
     assert good["timings"] == {"decode": 0.01}
     assert bad == {"path": str(raw), "error": f"{raw}: /p/IMG_1.cr2.xmp: is not valid XML"}
+
+
+def test_the_summary_counts_sidecars_ratings_kept_and_types_skipped() -> None:
+    summary = once.RunSummary(workers=1, skipped=Counter({".mov": 2, ".txt": 1}))
+    jpeg, raw = PAIR
+    merges = (Merged(raw, Path("/p/IMG_1.cr2.xmp"), False, -1, False),
+              Merged(jpeg, Path("/p/IMG_1.jpg.xmp"), True, 3, True, ("Rating",)))
+    summary.add(Outcome(Job(PAIR), photo_result(jpeg, "reject", ("blurry",)), merges=merges))
+    summary.finish()
+    out = io.StringIO()
+    summary.print(out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("blurwatch: 2 photos, 1 RAW+JPEG pair scored once each in ")
+    assert lines[0].endswith(", 1 worker)")
+    assert "  sidecars: 1 written, 1 unchanged" in lines
+    assert "  kept as set by hand: the rating or label of 1 photo (--force replaces them)" in lines
+    assert "  skipped: 3 files of a type blurwatch does not read (2 .mov, 1 .txt)" in lines
+
+
+def test_verbose_lines_name_each_photo_its_verdict_and_its_sidecar() -> None:
+    jpeg, raw = PAIR
+    merges = (Merged(raw, Path("/p/IMG_1.cr2.xmp"), False, -1, False),
+              Merged(jpeg, Path("/p/IMG_1.jpg.xmp"), True, 3, True, ("Rating",)))
+    outcome = Outcome(Job(PAIR), photo_result(jpeg, "reject", ("blurry",), score=0.25), merges=merges)
+    assert once.photo_lines(outcome, Config()) == [
+        "/p/IMG_1.jpg: reject (blurry), sharpness 0.250; sidecar written; rating kept, set by hand",
+        "/p/IMG_1.cr2: reject (blurry), sharpness 0.250; sidecar unchanged",
+    ]
+
+
+@real_photos
+def test_verbose_shows_each_photo_and_a_second_run_writes_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for relpath in manifest("sharp", 1) + manifest("blurry_natural", 1):
+        shutil.copy2(SHARED_DATA / relpath, folder / Path(relpath).name)
+    (folder / "clip.mov").write_bytes(b"not a photo")
+    first = blurwatch("--once", "-v", "-j", "1", folder)
+    assert first.returncode == 0, first.stderr
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".jpg")
+    for photo in photos:
+        assert any(f"{photo}: " in line and "sharpness" in line for line in first.stderr.splitlines()), first.stderr
+    assert "  sidecars: 2 written, 0 unchanged" in first.stderr.splitlines()
+    assert "  skipped: 1 file of a type blurwatch does not read (1 .mov)" in first.stderr.splitlines()
+    again = blurwatch("--once", "--json", "-j", "1", folder)
+    assert "  sidecars: 0 written, 2 unchanged" in again.stderr.splitlines()
+    assert all(record["rating_is_manual"] is False for record in json_lines(again.stdout))
 
 
 # ---------------------------------------------------------------- odd names, odd files
@@ -170,7 +223,7 @@ def test_a_job_that_met_a_change_is_tried_once_more_at_the_end(monkeypatch: pyte
         for job in jobs:
             yield Outcome(job, photo_result(photo, "keep"), errors={photo: busy}, retry=frozenset(job.photos))
 
-    monkeypatch.setattr(once, "discovery", SimpleNamespace(find_jobs=lambda paths: ([(photo,)], [])))
+    monkeypatch.setattr(once, "discovery", SimpleNamespace(find_jobs=lambda paths, skipped: ([(photo,)], [])))
     monkeypatch.setattr(once, "run_jobs", run_jobs)
     args = SimpleNamespace(paths=[photo], dry_run=False, force=False, jobs=1, json=True, quiet=False, report=None)
     assert once.run(args, Config()) == 1

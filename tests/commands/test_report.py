@@ -28,7 +28,13 @@ def test_the_report_command(tmp_path: Path) -> None:
     done = blurwatch("report", shoot, "-o", tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (tmp_path / "cull.html").resolve().as_uri()
+    assert f"blurwatch: wrote {tmp_path / 'cull.html'} and its thumbnails in {tmp_path / 'cull.html.d'}/" in done.stderr
     page = (tmp_path / "cull.html").read_text(encoding="utf-8")
     assert page.count('<article class="card"') == 2 and "not culled yet" in page
+    unculled = tmp_path / "unculled"
+    make_photo(unculled / "c.jpg")
+    nothing = blurwatch("report", unculled, cwd=unculled, timeout=120)  # `report .` in a fresh folder
+    assert nothing.returncode == 2 and "no report written" in nothing.stderr
+    assert [p.name for p in unculled.iterdir()] == ["c.jpg"]
     gone = blurwatch("report", tmp_path / "gone", timeout=120)
     assert gone.returncode == 2 and gone.stderr.strip().endswith("no such file or folder: " + str(tmp_path / "gone"))

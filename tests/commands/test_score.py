@@ -13,8 +13,10 @@ from blurwatch.commands import score
 from blurwatch.config import Config
 from blurwatch.job import Job, run_job
 from blurwatch.sharpness import SharpnessModel
+from blurwatch.sidecar import Merged
 from conftest import SHARED_DATA
 from helpers.cli import RAW_STUB, blurwatch, manifest
+from helpers.results import photo_result
 
 real_photos = pytest.mark.usefixtures("real_photos_and_model")
 
@@ -39,8 +41,21 @@ def test_score_is_the_once_job_as_a_dry_run(tmp_path: Path, model: SharpnessMode
     assert score.run(cli.parse_args(["score", str(photo), "--json"]), Config()) == 0
     printed = json.loads(capsys.readouterr().out)
     outcome = run_job(Job((photo,), dry_run=True), Config(), model)
-    assert outcome.result is not None and printed == outcome.result.to_json()
+    assert outcome.result is not None
+    assert printed == outcome.result.to_json() | {"rating": outcome.result.rating, "rating_is_manual": False}
     assert sorted(tmp_path.iterdir()) == [photo]
+
+
+def test_a_missing_file_is_a_typo_not_a_moved_photo(tmp_path: Path) -> None:
+    done = blurwatch("score", tmp_path / "nonexist.jpg")
+    assert done.returncode == 2 and done.stderr == f"blurwatch: {tmp_path / 'nonexist.jpg'}: no such file\n"
+
+
+def test_the_rating_shown_is_the_one_once_would_leave() -> None:
+    result = photo_result(Path("/p/a.jpg"), "reject", ("blurry",))
+    kept = Merged(Path("/p/a.jpg"), Path("/p/a.jpg.xmp"), True, 3, True, ("Rating",))
+    assert "  rating     3 (set by hand, kept; --force would write -1)" in score.describe(result, kept).splitlines()
+    assert "  rating     -1" in score.describe(result).splitlines()
 
 
 @real_photos

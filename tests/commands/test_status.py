@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from blurwatch import cli
 from blurwatch.commands import status
+from blurwatch.config import Config
 from blurwatch.state import DB_NAME, DaemonStatus, Stamp, StateDB
 
 
@@ -72,3 +74,23 @@ def test_the_command_exit_status(state_dir: Path, tmp_path: Path, capsys) -> Non
     config.write_text(f"watch:\n  state_dir: {str(tmp_path / 'never')!r}\n")
     assert cli.main(["status", "--config", str(config), "--json"]) == 3
     assert json.loads(capsys.readouterr().out)["daemon"] is None
+
+
+def test_the_system_units_state_is_found_when_it_is_the_one_last_written(state_dir: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """blurwatch@alice.service keeps its state in /var/lib/blurwatch/alice/blurwatch, not in alice's home."""
+    monkeypatch.setattr(status, "SYSTEM_STATE_ROOT", tmp_path / "var-lib-blurwatch")
+    monkeypatch.setattr(status.getpass, "getuser", lambda: "alice")
+    own = tmp_path / "home-state"
+    config = Config().replace(watch=dataclasses.replace(Config().watch, state_dir=str(own)))
+    assert status.find_state_file(config) == own / DB_NAME  # nothing anywhere: the user's own place
+    system = tmp_path / "var-lib-blurwatch" / "alice" / "blurwatch"
+    system.mkdir(parents=True)
+    (system / DB_NAME).write_bytes((state_dir / DB_NAME).read_bytes())
+    assert status.find_state_file(config) == system / DB_NAME
+    with StateDB.in_dir(own):  # a daemon once run by hand, long ago
+        pass
+    os.utime(own / DB_NAME, (1, 1))
+    for leftover in own.glob(f"{DB_NAME}-*"):
+        os.utime(leftover, (1, 1))
+    assert status.find_state_file(config) == system / DB_NAME

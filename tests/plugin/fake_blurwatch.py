@@ -44,9 +44,13 @@ def once(store: dict, paths: list[str]) -> int:
             failed += 1
             continue
         record = store["scores"][path]
+        kept = store["stored"].get(path, {})
+        if kept.get("rating_is_manual"):  # blurwatch keeps a rating set by hand
+            record = {**record, "rating": kept["rating"], "rating_is_manual": True}
         store["stored"][path] = record
         print(json.dumps({"path": path, "verdict": record["verdict"], "reasons": record.get("reasons", []),
-                          "rating": record.get("rating"), "scores": {"sharpness": 0.5}}))
+                          "rating": record.get("rating"), "rating_is_manual": record.get("rating_is_manual", False),
+                          "scores": {"sharpness": 0.5}}))
     return 1 if failed else 0
 
 

@@ -18,8 +18,8 @@ lupa = pytest.importorskip("lupa", reason="lupa (the [test] extra) runs the plug
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-DARKTABLE_PLUGIN = ROOT / "plugin" / "darktable" / "blurwatch.lua"
-LIGHTROOM_PLUGIN = ROOT / "plugin" / "lightroom" / "blurwatch.lrplugin"
+DARKTABLE_PLUGIN = ROOT / "daemon" / "blurwatch" / "plugins" / "darktable" / "blurwatch.lua"
+LIGHTROOM_PLUGIN = ROOT / "daemon" / "blurwatch" / "plugins" / "lightroom" / "blurwatch.lrplugin"
 FAKE_BLURWATCH = HERE / "fake_blurwatch.py"
 
 

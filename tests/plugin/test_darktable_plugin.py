@@ -246,7 +246,7 @@ def test_rescan_button_in_the_lighttable_module(darktable: Darktable, tmp_path: 
 # -- cull -----------------------------------------------------------------------------------
 
 
-def test_cull_scores_the_selection_then_applies_what_was_stored(darktable: Darktable, tmp_path: Path) -> None:
+def test_cull_scores_the_selection_and_applies_the_verdicts_in_one_run(darktable: Darktable, tmp_path: Path) -> None:
     sharp, blurry, broken = photo_files(tmp_path / "p", "s.jpg", "b.jpg", "x.jpg")
     images = [darktable.add_image(p) for p in (sharp, blurry, broken)]
     darktable.store.score(sharp, "keep")
@@ -258,12 +258,35 @@ def test_cull_scores_the_selection_then_applies_what_was_stored(darktable: Darkt
 
     assert [state(darktable, image) for image in images] == [(1, False, []), (-1, False, ["blurwatch|blurry"]),
                                                              (1, False, [])]
-    calls = darktable.store.calls()
-    assert calls[0] == ["--once", "--json", str(sharp), str(blurry), str(broken)]
-    assert calls[1] == ["verdict", "--json", str(sharp), str(blurry)]
+    assert darktable.store.calls() == [["--once", "--json", str(sharp), str(blurry), str(broken)]]
     assert darktable.messages()[-1] == "blurwatch: 1 kept, 0 to review, 1 rejected, 1 failed; 2 new verdicts applied"
     assert any("truncated JPEG" in error for error in darktable.errors())
     assert not darktable.fake.jobs[1].valid, "the job is finished"
+
+
+def test_cull_keeps_a_rating_blurwatch_found_set_by_hand(darktable: Darktable, tmp_path: Path) -> None:
+    (photo,) = photo_files(tmp_path / "p", "a.jpg")
+    image = darktable.add_image(photo)
+    image.rating = 4
+    darktable.store.store(photo, "keep", rating=4, manual=True)  # the sidecar holds the photographer's 4 stars
+    darktable.store.score(photo, "reject", ("blurry",))
+    darktable.select(image)
+
+    darktable.cull()
+
+    assert state(darktable, image) == (4, False, ["blurwatch|blurry"])
+    assert [call[0] for call in darktable.store.calls()] == ["--once"]
+
+
+def test_a_keep_with_darktables_default_star_leaves_the_rating_alone(darktable: Darktable, tmp_path: Path) -> None:
+    (photo,) = photo_files(tmp_path / "p", "a.jpg")
+    image = darktable.add_image(photo)
+    image.rating = 3  # given here; darktable was set not to write sidecars, which still say 1
+    darktable.store.store(photo, "keep", rating=1)  # blurwatch: darktable's default, not set by hand
+
+    darktable.rescan()
+
+    assert image.rating == 3
 
 
 def test_cull_runs_in_batches_and_stops_when_cancelled(darktable: Darktable, tmp_path: Path) -> None:

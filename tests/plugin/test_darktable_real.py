@@ -1,8 +1,10 @@
 """blurwatch.lua in real darktable (4.2), headless under xvfb-run, with the real blurwatch program.
 
-Each darktable run gets a throwaway library, config and cache folder and a luarc that
-loads the plugin, starts the work, waits for it, writes what the library shows
-(dt_probe.lua) and quits; it is killed (its own process group only) if it outlives
+Each darktable run gets a throwaway library, config and cache folder, the plugin installed
+there by ``blurwatch plugin install darktable``'s own code (so the plugin runs the
+blurwatch program it recorded, with no preference set), and a luarc that loads the
+plugin, starts the work, waits for it, writes what the library shows (dt_probe.lua) and
+quits; it is killed (its own process group only) if it outlives
 DARKTABLE_TIMEOUT. What the library shows is read twice: through the Lua API and from
 library.db with sqlite3.
 """
@@ -25,8 +27,9 @@ from typing import Any
 
 import pytest
 
+from blurwatch.commands.plugin import install_darktable
 from conftest import SHARED_DATA, requires_program, requires_shared
-from luahost import DARKTABLE_PLUGIN, HERE
+from luahost import HERE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, requires_program("darktable"), requires_program("xvfb-run")]
 
@@ -102,10 +105,7 @@ class Darktable:
         interface to idle and makes one harmless such call, the canary; a run stuck before
         the canary returned has done nothing yet and is started again.
         """
-        lua_dir = self.config / "lua"
-        lua_dir.mkdir(parents=True, exist_ok=True)
-        if not (lua_dir / "blurwatch").exists():
-            (lua_dir / "blurwatch").symlink_to(DARKTABLE_PLUGIN.parent, target_is_directory=True)
+        install_darktable(self.config)
         report, started = self.work / "report.json", self.work / "started"
         (self.config / "luarc").write_text(self._luarc(body, plugin, watch_folders, report, started),
                                            encoding="utf-8")
@@ -165,7 +165,6 @@ class Darktable:
         return f"""
 local dt = require "darktable"
 local OUT = {lua_string(str(report))}
-dt.preferences.write("blurwatch", "executable", "file", {lua_string(str(blurwatch_program()))})
 dt.preferences.write("blurwatch", "watch_folders", "string", {lua_string(watch_folders)})
 local probe = dofile({lua_string(str(HERE / "dt_probe.lua"))})
 local imported_films = 0
@@ -205,7 +204,7 @@ def shown_through_lua(report: dict[str, Any]) -> dict[str, tuple[int, bool, list
 
 
 def expected(stored: dict[str, Any]) -> tuple[int, bool, list[str]]:
-    """What darktable must show for a stored verdict (plugin/README.md's mapping)."""
+    """What darktable must show for a stored verdict (plugins/README.md's mapping)."""
     verdict = stored["verdict"]
     if verdict is None:
         return 1, False, []
@@ -281,6 +280,14 @@ def test_a_folder_scored_before_import_shows_blurwatchs_verdicts(darktable: Dark
     assert darktable.shown_in_database() == want
     for photo in folder.glob("*.xmp"):  # darktable rewrote them: the plugin's marker stays inside darktable
         assert "darktable|blurwatch" not in photo.read_text(encoding="utf-8")
+
+    # Culled again after darktable rewrote every sidecar: nothing to write, nobody's rating "set by hand".
+    rewritten = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.xmp")}
+    assert all(b"darktable:xmp_version" in data for data, _ in rewritten.values())
+    again = run_blurwatch(env, "--once", "--json", str(folder))
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.glob("*.xmp")} == rewritten
+    assert not [record["path"] for record in again if record.get("rating_is_manual")]
+    assert not [r["path"] for r in run_blurwatch(env, "verdict", "--json", str(folder)) if r.get("rating_is_manual")]
 
 
 @requires_shared

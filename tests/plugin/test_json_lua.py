@@ -1,4 +1,4 @@
-"""The plugins' JSON decoder (plugin/darktable/lib/json.lua), in Lua 5.1 and 5.4, against Python's json."""
+"""The plugins' JSON decoder (plugins/darktable/lib/json.lua), in Lua 5.1 and 5.4, against Python's json."""
 
 from __future__ import annotations
 

@@ -9,7 +9,9 @@ To add a command, write ``commands/NAME.py`` and list NAME here (the order is th
 in ``blurwatch --help``).
 """
 
-COMMANDS: tuple[str, ...] = ("once", "watch", "status", "score", "verdict", "report", "calibrate", "demo")
+COMMANDS: tuple[str, ...] = (
+    "once", "watch", "status", "score", "verdict", "report", "calibrate", "service", "plugin", "demo",
+)
 
 # What plain ``blurwatch`` runs.
 DEFAULT = "watch"

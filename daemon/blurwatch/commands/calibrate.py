@@ -4,7 +4,8 @@ A photographer's own rejects (``xmp:Rating = -1``, as darktable and Lightroom wr
 them) against the photos they kept in the same folders say how strict they are. Every
 photo is scored once; then the one ``sensitivity`` value that agrees best with the
 person (balanced accuracy: rejects caught and keepers kept count alike) is written to
-their config file. Ratings blurwatch wrote itself are not judgements and are skipped.
+their config file. Ratings blurwatch wrote itself, and the 1 star darktable writes for
+every photo it imports, are not judgements and are skipped (:func:`sidecar.set_by_hand`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import yaml
 
 from blurwatch import config as config_mod
 from blurwatch import discovery, files, sidecar, verdict
-from blurwatch.commands.jobs import run_jobs
+from blurwatch.commands.jobs import positive_int, run_jobs
 from blurwatch.config import Config
 from blurwatch.errors import UsageError
 from blurwatch.job import Job
@@ -55,7 +56,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos or folders you have judged")
     parser.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    parser.add_argument("-j", "--jobs", type=positive_int, metavar="N",
+                        help="worker processes (default: 'jobs' from the config, else one per CPU core)")
     return parser
 
 
@@ -78,13 +80,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def _human_judgements(photos: Iterable[Path]) -> dict[Path, bool]:
-    """Photo -> rejected, for every photo whose rating a person set."""
+    """Photo -> rejected, for every photo whose rating a person set (not blurwatch, not darktable's default)."""
     out = {}
     for photo in photos:
-        stored = sidecar.read_verdict(photo)
-        if stored is not None and not stored.rating_is_manual:
-            continue  # the rating is blurwatch's own
-        rating = stored.rating if stored is not None else sidecar.read_rating(photo)
+        rating = sidecar.read_hand_rating(photo)
         if rating is not None:
             out[photo] = rating < 0
     return out

@@ -2,7 +2,8 @@
 
 Not a command itself: what those commands share. Jobs run in the worker pool, so a file
 that crashes the RAW decoder costs that file only, with a progress bar on stderr when
-asked; :func:`positive_int` is the type of their ``--jobs`` option.
+asked; :func:`positive_int` is the type of their ``--jobs`` option, :func:`plural` counts
+things in their summaries.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from blurwatch.job import Job, Outcome
 from blurwatch.workers import WorkerPool
 
 log = logging.getLogger(__name__)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 photo``, ``2 photos``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def positive_int(text: str) -> int:

@@ -4,9 +4,13 @@ Photos are scored in worker processes (:func:`blurwatch.commands.jobs.run_jobs`)
 file that crashes the RAW decoder costs that file only. A job that met a photo or a
 sidecar changing under it (another program saving the sidecar each time, a photo
 replaced while judged) is run once more at the end. With ``--json`` every photo gets
-one JSON object on stdout (both photos of a RAW+JPEG pair); the summary goes to
-stderr. Exit status 0 when every photo was processed, 1 when some failed (they are
-listed at the end, one line each whatever their names hold).
+one JSON object on stdout (both photos of a RAW+JPEG pair), whose ``rating`` and
+``rating_is_manual`` are what its sidecar holds afterwards, as ``blurwatch verdict
+--json`` would read them; with ``-v`` one line per photo goes to stderr. The summary on
+stderr counts the verdicts, the sidecars written and left unchanged, the ratings kept
+because somebody set them, the files skipped because blurwatch does not read their type,
+and lists every failure, one line each whatever the names in it hold. Exit status 0 when
+every photo was processed, 1 when some failed.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from blurwatch import discovery, sidecar
-from blurwatch.commands.jobs import positive_int, run_jobs
+from blurwatch.commands.jobs import plural, positive_int, run_jobs
 from blurwatch.config import Config
 from blurwatch.errors import one_line, shown
 from blurwatch.job import Job, Outcome
@@ -50,11 +54,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    groups, errors = discovery.find_jobs(args.paths)
+    skipped: collections.Counter[str] = collections.Counter()
+    groups, errors = discovery.find_jobs(args.paths, skipped)
     jobs = [Job(group, dry_run=args.dry_run, force=args.force) for group in groups]
     workers = args.jobs or default_jobs(config)
     progress = sys.stderr.isatty() and not args.json and not args.quiet
-    summary = RunSummary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run)
+    summary = RunSummary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run, skipped=skipped)
     for error in errors:
         summary.fail(error)
     again = []
@@ -70,14 +75,17 @@ def run(args: argparse.Namespace, config: Config) -> int:
     summary.finish()
     summary.print(sys.stderr, quiet=args.quiet)
     if args.report is not None:
-        written = write_report(args.paths, args.report, config)
+        written = write_report(args.paths, args.report, config, summary.failed_photos)
         if not args.quiet:
             print(f"blurwatch: report {written.resolve().as_uri()}", file=sys.stderr)
     return 1 if summary.failures else 0
 
 
 def _take(outcome: Outcome, summary: RunSummary, config: Config, as_json: bool) -> None:
+    """Count an outcome, log its photos' lines (``-v``) and print their JSON objects."""
     summary.add(outcome)
+    for line in photo_lines(outcome, config):
+        log.info("%s", line)
     if as_json:
         for record in photo_records(outcome, config):
             print(json.dumps(record), flush=True)
@@ -93,8 +101,11 @@ def _with_advice(outcome: Outcome) -> Outcome:
 def photo_records(outcome: Outcome, config: Config) -> list[dict[str, Any]]:
     """The ``--json`` objects of one outcome: one per photo, ``{"path", "error"}`` for a failure.
 
-    ``timings`` holds the seconds the worker spent per stage (decode, score, write) on the
-    outcome's job, which both photos of a RAW+JPEG pair share; bench/run.py reads them.
+    ``rating`` is the rating the photo's sidecar holds afterwards (with ``--dry-run``:
+    would hold) and ``rating_is_manual`` whether somebody set it, by the rule ``blurwatch
+    verdict`` reads it by. ``timings`` holds the seconds the worker spent per stage
+    (decode, score, write) on the outcome's job, which both photos of a RAW+JPEG pair
+    share; bench/run.py reads them.
     """
     records = []
     for photo in outcome.job.photos:
@@ -102,24 +113,50 @@ def photo_records(outcome: Outcome, config: Config) -> list[dict[str, Any]]:
         if outcome.result is None or error:
             records.append({"path": str(photo), "error": error})
             continue
+        merged = outcome.merged_for(photo, config.sidecar.naming)
         record = outcome.result.to_json()
         record["path"] = str(photo)
-        record["sidecar"] = [str(p) for p in outcome.sidecars if p in _sidecars_of(photo, outcome, config)]
+        record["rating"] = merged.rating if merged else outcome.result.rating
+        record["rating_is_manual"] = merged.rating_is_manual if merged else False
+        record["sidecar"] = [str(p) for p in _sidecars_of(photo, outcome)]
         record["timings"] = {stage: round(seconds, 4) for stage, seconds in outcome.timings.items()}
         records.append(record)
     return records
 
 
-def _sidecars_of(photo: Path, outcome: Outcome, config: Config) -> set[Path]:
-    """Which of the outcome's sidecars belong to ``photo`` (none written: no need to ask)."""
-    return set(sidecar.sidecar_paths(photo, config.sidecar.naming)) if outcome.sidecars else set()
+def photo_lines(outcome: Outcome, config: Config) -> list[str]:
+    """What ``-v`` shows: one line per photo with its verdict, reasons, score and what its sidecar got."""
+    if outcome.result is None:
+        return []  # the failure is logged, and listed in the summary
+    verdict = outcome.result.verdict
+    said = verdict.decision + (f" ({', '.join(verdict.reasons)})" if verdict.reasons else "")
+    lines = []
+    for photo in outcome.job.photos:
+        if outcome.error_for(photo):
+            continue
+        merged = outcome.merged_for(photo, config.sidecar.naming)
+        lines.append(f"{shown(photo)}: {said}, sharpness {outcome.result.sharpness.score:.3f}"
+                     f"{_sidecar_words(merged)}")
+    return lines
 
 
-def write_report(paths: list[Path], out: Path, config: Config) -> Path:
-    """The HTML report of the photos just scored (the report module loads only when asked)."""
+def _sidecar_words(merged: sidecar.Merged | None) -> str:
+    if merged is None:
+        return ""
+    kept = f"; {' and '.join(merged.kept_by_hand).lower()} kept, set by hand" if merged.kept_by_hand else ""
+    return f"; sidecar {'written' if merged.changed else 'unchanged'}{kept}"
+
+
+def _sidecars_of(photo: Path, outcome: Outcome) -> list[Path]:
+    """The sidecars written for ``photo``: the Adobe-named one a RAW+JPEG pair shares is the RAW's."""
+    return [] if outcome.job.dry_run else [merged.sidecar for merged in outcome.merges if merged.photo == photo]
+
+
+def write_report(paths: list[Path], out: Path, config: Config, failures: dict[Path, str]) -> Path:
+    """The HTML report of the photos just scored and of those that failed (the report module loads when asked)."""
     from blurwatch import report
 
-    return report.write_report(paths, out, config)
+    return report.write_report(paths, out, config, failures=failures)
 
 
 @dataclass
@@ -128,19 +165,28 @@ class RunSummary:
 
     workers: int
     dry_run: bool = False
+    skipped: collections.Counter[str] = field(default_factory=collections.Counter)  # extension -> files
     decisions: collections.Counter[str] = field(default_factory=collections.Counter)
     reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     failures: list[str] = field(default_factory=list)
+    failed_photos: dict[Path, str] = field(default_factory=dict)  # photo -> its error line, for the report
     photos: int = 0
+    pairs: int = 0  # RAW+JPEG pairs, each scored once
+    sidecars: collections.Counter[str] = field(default_factory=collections.Counter)  # "written", "unchanged"
+    kept_by_hand: int = 0  # photos whose hand-set rating (or label) was kept
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
     def add(self, outcome: Outcome) -> None:
+        self.pairs += len(outcome.job.photos) > 1
+        self.sidecars.update("written" if m.changed else "unchanged" for m in outcome.merges)
+        self.kept_by_hand += len({m.photo for m in outcome.merges if m.kept_by_hand})
         for photo in outcome.job.photos:
             self.photos += 1
             error = outcome.error_for(photo)
             if outcome.result is None or error:
-                self.fail(error or f"{shown(photo)}: failed")
+                self.failed_photos[photo] = error or f"{shown(photo)}: failed"
+                self.fail(self.failed_photos[photo])
                 continue
             self.decisions[outcome.result.verdict.decision] += 1
             if outcome.result.verdict.decision == "reject":
@@ -159,13 +205,30 @@ class RunSummary:
         if not quiet:
             rate = self.photos / self.seconds if self.seconds > 0 else 0.0
             note = " (dry run: nothing written)" if self.dry_run else ""
-            print(f"blurwatch: {self.photos} photos in {self.seconds:.1f} s ({rate:.1f} photos/s, "
-                  f"{self.workers} workers){note}", file=stream)
+            pairs = f", {plural(self.pairs, 'RAW+JPEG pair')} scored once each" if self.pairs else ""
+            print(f"blurwatch: {plural(self.photos, 'photo')}{pairs} in {self.seconds:.1f} s ({rate:.1f} photos/s, "
+                  f"{plural(self.workers, 'worker')}){note}", file=stream)
             for decision in ("keep", "review", "reject"):
                 print(f"  {decision:<8}{self.decisions[decision]:>6}{self._why(decision)}", file=stream)
             print(f"  {'failed':<8}{len(self.failures):>6}", file=stream)
+            for line in self._sidecar_lines():
+                print(f"  {line}", file=stream)
         for failure in map(one_line, self.failures):
             print(f"    {failure}" if not quiet else f"blurwatch: {failure}", file=stream)
+
+    def _sidecar_lines(self) -> list[str]:
+        lines = []
+        if self.sidecars:
+            verb = ("would be written", "already up to date") if self.dry_run else ("written", "unchanged")
+            lines.append(f"sidecars: {self.sidecars['written']} {verb[0]}, {self.sidecars['unchanged']} {verb[1]}")
+        if self.kept_by_hand:
+            lines.append(f"kept as set by hand: the rating or label of {plural(self.kept_by_hand, 'photo')} "
+                         "(--force replaces them)")
+        if self.skipped:
+            kinds = ", ".join(f"{n} {ext}" for ext, n in self.skipped.most_common())
+            lines.append(f"skipped: {plural(sum(self.skipped.values()), 'file')} of a type blurwatch "
+                         f"does not read ({kinds})")
+        return lines
 
     def _why(self, decision: str) -> str:
         if decision != "reject" or not self.reasons:

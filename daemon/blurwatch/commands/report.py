@@ -1,12 +1,16 @@
 """``blurwatch report PATH... [-o cull.html]``: a contact sheet of the verdicts in the sidecars.
 
 Nothing is scored: the page shows what the sidecars say, so it works on a folder culled
-earlier, by ``--once`` or by the daemon. Thumbnails go into ``FILE.d/`` beside the page.
+earlier, by ``--once`` or by the daemon (photos the daemon found broken show as failed).
+Thumbnails go into ``FILE.d/`` beside the page; both are named on stdout, the page as a
+URL to open. A folder where nothing has been culled gets no page.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,4 +39,5 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     written = report.write_report(args.paths, args.output, config)
     print(written.resolve().as_uri())
+    print(f"blurwatch: wrote {written} and its thumbnails in {report.thumbs_dir_of(written)}{os.sep}", file=sys.stderr)
     return 0

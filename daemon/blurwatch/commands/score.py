@@ -1,6 +1,7 @@
 """``blurwatch score FILE``: score one photo in this process and print why; writes nothing.
 
-It runs the per-photo job of ``--once`` as a dry run (:func:`blurwatch.job.run_job`).
+It runs the per-photo job of ``--once`` as a dry run (:func:`blurwatch.job.run_job`), so
+the rating it shows is the one ``--once`` would leave: a rating set by hand is kept.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from blurwatch.config import Config
+from blurwatch.errors import UsageError
 from blurwatch.job import Job, run_job
 from blurwatch.pipeline import PhotoResult
 from blurwatch.sharpness import SharpnessModel
+from blurwatch.sidecar import Merged
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -30,19 +33,36 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    if not args.file.exists():
+        raise UsageError(f"{args.file}: no such file")
     outcome = run_job(Job((args.file,), dry_run=True), config, SharpnessModel.load())
     if outcome.result is None:
         print(f"blurwatch: {outcome.error_for(args.file)}", file=sys.stderr)
         return 1
-    print(json.dumps(outcome.result.to_json()) if args.json else describe(outcome.result))
+    merged = outcome.merged_for(args.file, config.sidecar.naming)
+    if args.json:
+        print(json.dumps(outcome.result.to_json() | _sidecar_fields(merged)))
+    else:
+        print(describe(outcome.result, merged))
+    for error in outcome.errors.values():  # its sidecar cannot be merged into: --once would fail it
+        print(f"blurwatch: {error}", file=sys.stderr)
     return 0
 
 
-def describe(result: PhotoResult) -> str:
-    """A few lines a person can read: the verdict, then each measurement against its limit."""
+def _sidecar_fields(merged: Merged | None) -> dict[str, Any]:
+    """The rating ``--once`` would leave in the sidecar, as its ``--json`` tells it."""
+    return {"rating": merged.rating, "rating_is_manual": merged.rating_is_manual} if merged else {}
+
+
+def describe(result: PhotoResult, merged: Merged | None = None) -> str:
+    """A few lines a person can read: the verdict, then each measurement against its limit.
+
+    ``merged`` is what ``--once`` would do to the photo's sidecar: the rating line tells
+    the rating it would leave, and a rating set by hand that it would keep.
+    """
     verdict = result.verdict
     reasons = f" ({', '.join(verdict.reasons)})" if verdict.reasons else ""
-    rating = "unchanged" if result.rating is None else str(result.rating)
+    rating = _rating_words(result, merged)
     limits = result.thresholds
     exposure = result.exposure
     return "\n".join([
@@ -54,3 +74,12 @@ def describe(result: PhotoResult) -> str:
         f"  rating     {rating}",
         f"  decoded from {result.decoded_from}, model {result.model_version}",
     ])
+
+
+def _rating_words(result: PhotoResult, merged: Merged | None) -> str:
+    if merged is not None and "Rating" in merged.kept_by_hand:
+        return (f"{merged.rating} (set by hand, kept; --force would write "
+                f"{result.rating})")
+    if merged is not None:
+        return "none" if merged.rating is None else str(merged.rating)
+    return "unchanged" if result.rating is None else str(result.rating)

@@ -3,12 +3,17 @@
 The daemon rewrites a status row every couple of seconds (its heartbeat); a row whose
 process is gone or whose heartbeat is old means the daemon is not running, whatever
 phase it last wrote. Exit status 0 when it runs, 3 when not (as ``systemctl status``).
+
+The state is looked for where this user's daemon keeps it (``watch.state_dir``, else
+``$XDG_STATE_HOME/blurwatch``) and where the system unit ``blurwatch@USER`` keeps it
+(``/var/lib/blurwatch/USER/blurwatch``); the one last written wins.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import getpass
 import json
 import os
 import sqlite3
@@ -24,6 +29,8 @@ from blurwatch.state import DB_NAME, Activity, BrokenPhoto, DaemonStatus, StateD
 EXIT_NOT_RUNNING = 3
 # A heartbeat older than this means the daemon is hung or gone (it beats every 2 s).
 STALE_SECONDS = 30.0
+# systemd's StateDirectory= of blurwatch@.service, under which it runs for each user.
+SYSTEM_STATE_ROOT = Path("/var/lib/blurwatch")
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    state_file = config.watch.state_path() / DB_NAME
+    state_file = find_state_file(config)
     if state_file.is_file():
         report = read_status(state_file, time.time())
     else:
@@ -57,6 +64,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
     else:
         print(format_status(report))
     return 0 if report.running else EXIT_NOT_RUNNING
+
+
+def find_state_file(config: Config) -> Path:
+    """This user's daemon's state database: the user service's or the system unit's, the last written."""
+    own = config.watch.state_path() / DB_NAME
+    system = SYSTEM_STATE_ROOT / getpass.getuser() / "blurwatch" / DB_NAME
+    found = [path for path in (own, system) if path.is_file()]
+    return max(found, key=_last_written) if found else own
+
+
+def _last_written(database: Path) -> float:
+    """When the database was last written: in WAL mode the heartbeat lands in its ``-wal`` file first."""
+    wal = database.with_name(database.name + "-wal")
+    return max(database.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0)
 
 
 def read_status(state_file: Path, now: float) -> StatusReport:

@@ -73,4 +73,5 @@ def describe(record: dict[str, Any]) -> str:
         return f"{record['path']}: no verdict"
     reasons = f" ({', '.join(record['reasons'])})" if record["reasons"] else ""
     manual = ", set by hand" if record["rating_is_manual"] else ""
-    return f"{record['path']}: {record['verdict']}{reasons}, rating {record['rating']}{manual}"
+    rating = "no rating" if record["rating"] is None else f"rating {record['rating']}"
+    return f"{record['path']}: {record['verdict']}{reasons}, {rating}{manual}"

@@ -43,11 +43,12 @@
     blurwatch (its command line program)
 
     USAGE
-    * copy or link this folder to ~/.config/darktable/lua/blurwatch and add
-        require "blurwatch/blurwatch"
-      to ~/.config/darktable/luarc (see plugin/README.md)
-    * preferences > lua options: the blurwatch executable, the watch folders,
-      whether to overwrite manual ratings
+    * blurwatch plugin install darktable
+      (copies this folder to darktable's lua/blurwatch, adds require "blurwatch/blurwatch"
+      to its luarc and records the blurwatch program's path in installed.lua beside this
+      file; see blurwatch's plugins/README.md)
+    * preferences > lua options: the blurwatch executable (default: the program that
+      installed the script), the watch folders, whether to overwrite manual ratings
     * lighttable, module "blurwatch": "rescan" imports new photos from the watch
       folders and brings changed verdicts to the library; "cull selected" scores the
       selected photos. Both have shortcuts (preferences > shortcuts > lua).
@@ -77,6 +78,16 @@ local CULL_BATCH = 8
 -- This file's folder, to load the JSON decoder wherever the script is installed.
 local HERE = string.match(debug.getinfo(1, "S").source, "^@(.*[/\\])") or "./"
 local json = dofile(HERE .. "lib/json.lua")
+
+-- What `blurwatch plugin install darktable` recorded beside this file: the absolute path of
+-- the blurwatch program that installed it (a desktop launcher's PATH may not find it).
+local INSTALLED = {}
+do
+  local chunk = loadfile(HERE .. "installed.lua")
+  local ok, values = pcall(chunk or function() return {} end)
+  if ok and type(values) == "table" then INSTALLED = values end
+end
+local PATH_LOOKUP = "blurwatch" -- the preference's plain default: looked up on the PATH
 
 -- - - - - - - - - - - - - - - - - - - - - - - -
 -- I 1 8 N
@@ -143,7 +154,8 @@ local bw = {
 -- - - - - - - - - - - - - - - - - - - - - - - -
 
 dt.preferences.register(MODULE, "executable", "file", _("blurwatch: executable"),
-  _("the blurwatch program; plain \"blurwatch\" is looked up on the PATH"), "blurwatch")
+  _("the blurwatch program; plain \"blurwatch\" means the one that installed this script, else the PATH's"),
+  INSTALLED.executable or PATH_LOOKUP)
 dt.preferences.register(MODULE, "watch_folders", "string", _("blurwatch: watch folders"),
   _("folders that \"rescan\" imports new photos from, separated by ;"), "")
 dt.preferences.register(MODULE, "overwrite_manual", "bool", _("blurwatch: overwrite manual ratings"),
@@ -154,9 +166,11 @@ local function expand_home(path)
   return (string.gsub(path, "^~", os.getenv("HOME") or "~"))
 end
 
+-- The preference, unless it is empty or the plain default (which darktable stored if the
+-- script ran before it was installed with `blurwatch plugin install`).
 local function executable()
   local path = dt.preferences.read(MODULE, "executable", "file")
-  if path == nil or path == "" then return "blurwatch" end
+  if path == nil or path == "" or path == PATH_LOOKUP then return INSTALLED.executable or PATH_LOOKUP end
   return expand_home(path)
 end
 
@@ -277,10 +291,15 @@ end
 -------------------
 
 -- The rating blurwatch wants, or nil to leave it: a reject is always "rejected"; else the
--- sidecar's rating when blurwatch wrote it (not somebody's manual rating).
+-- sidecar's rating unless somebody set it by hand. 1 star is left alone too: it is what
+-- darktable shows for an unrated photo, so it brings nothing and could only undo a star
+-- given here that darktable did not write to the sidecar.
 local function blurwatch_rating(record)
   if record.verdict == "reject" then return -1 end
-  if record.rating_is_manual or type(record.rating) ~= "number" or record.rating < 0 then return nil end
+  if record.rating_is_manual or type(record.rating) ~= "number" or record.rating < 0
+      or record.rating == DEFAULT_RATING then
+    return nil
+  end
   return math.floor(record.rating)
 end
 
@@ -442,26 +461,11 @@ local function stored_verdicts(paths)
   return run_blurwatch({ "verdict", "--json" }, paths)
 end
 
--- Score a batch (blurwatch writes the sidecars), then read back what was stored: the
--- stored verdict knows whether a rating there was set by hand. Failures are passed on.
+-- Score a batch: blurwatch writes the sidecars and tells, per photo, the rating its sidecar
+-- now holds and whether somebody set it by hand (the fields `verdict --json` has), so one
+-- run is enough. Failures come as records with an error.
 local function cull_batch(paths)
-  local results, message = run_blurwatch({ "--once", "--json" }, paths)
-  if not results then return nil, message end
-  local scored, failures = {}, {}
-  for _, result in ipairs(results) do
-    if result.error then
-      failures[#failures + 1] = result
-    else
-      scored[#scored + 1] = result.path
-    end
-  end
-  local records = {}
-  if #scored > 0 then
-    records, message = stored_verdicts(scored)
-    if not records then return nil, message end
-  end
-  for _, failure in ipairs(failures) do records[#records + 1] = failure end
-  return records
+  return run_blurwatch({ "--once", "--json" }, paths)
 end
 
 local function apply_stored(images, title)

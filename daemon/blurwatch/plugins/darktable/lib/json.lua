@@ -1,0 +1,1 @@
+../../lightroom/blurwatch.lrplugin/json.lua
