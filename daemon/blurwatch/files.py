@@ -19,14 +19,16 @@ overwritten. It compares content, not timestamps (a same-size save inside one
 timestamp tick looks unchanged to ``stat``), as close to the rename as the platform
 allows. Where the kernel and filesystem can swap two names atomically (Linux
 ``renameat2(RENAME_EXCHANGE)``: ext2/3/4, XFS, btrfs, tmpfs, FAT since 6.0) the new file
-is swapped in and the file swapped out is compared: a save that landed at any moment
-before the swap (an in-place rewrite such as darktable's, or another program's rename)
-shows there, and the swap is undone. Elsewhere (network shares, most FUSE filesystems)
-the file is compared through an open descriptor right before a plain rename and again
-right after it: an in-place save in between is caught and put back, while a save by
-rename landing in the microseconds between the last comparison and the rename cannot
-be told from nothing. Either way, a program that keeps the file open from before the
-swap and writes to it again later without reopening it writes to the old file.
+is swapped in and the file swapped out is compared, under a write lease where one is
+granted, a moment later: a save that landed at any moment before the swap (an in-place
+rewrite such as darktable's, or another program's rename) shows there, as does a
+program holding the file open for writing or opening it meanwhile, and the swap is
+undone. Elsewhere (network shares, most FUSE filesystems) the file is compared through
+an open descriptor right before a plain rename and again right after it: an in-place
+save in between is caught and put back, while a save by rename landing in the
+microseconds between the last comparison and the rename cannot be told from nothing.
+Either way, a program that had the file open (or looked it up) before the swap and
+writes to it only after the check writes to the old file.
 
 SIGTERM or SIGINT arriving during a replace acts once the rename is done, so a stopped
 run leaves no temporary file behind. Reading is bounded: only a regular file (never a
@@ -383,12 +385,15 @@ def _rename_checked(temporary: Path, path: Path, data: bytes, expected: bytes) -
 
 def _discard(temporary: Path, path: Path, data: bytes) -> None:
     """Remove the temporary file after a failure, unless a swap left another program's save under its name."""
-    held = _content(temporary, len(data) + 1)
-    if held is None or held == data:
+    try:
+        ours = _content(temporary, len(data) + 1) in (None, data)
+    except OSError:  # not a regular file (a link swapped in): not ours to remove
+        ours = False
+    if ours:
         temporary.unlink(missing_ok=True)
     else:
         kept = _keep_aside(temporary)
-        log.error("%s: another program's save was kept as %s", path, kept.name)
+        log.error("%s: another program's save was kept as %s", shown(path), kept.name)
 
 
 def _keep_aside(temporary: Path) -> Path:

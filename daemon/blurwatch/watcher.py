@@ -191,7 +191,11 @@ class Watcher:
             log.error("%s: watched folder is gone; watching for it to come back", shown(folder))
         self.stop()
         self.start()
-        return tuple(folder for folder in self.watched if before.get(folder) != self._watched[folder])
+        anew = tuple(folder for folder in self.watched if before.get(folder) != self._watched[folder])
+        for folder in anew:
+            log.info("%s: folder is %s; watching and scanning it", shown(folder),
+                     "there now" if folder not in before else "a different one now (mounted, or made again)")
+        return anew
 
     def stop(self) -> None:
         if self._observer is not None:
