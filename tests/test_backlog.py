@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from blurwatch.backlog import Backlog, Recorded
+from blurwatch.backlog import RETRY_ROUNDS, Backlog, Recorded
 from blurwatch.job import Job, Outcome
 from blurwatch.state import Stamp, StateDB
 from helpers.results import photo_result
@@ -188,3 +188,41 @@ def test_a_new_settle_time_applies_to_photos_held_already(tmp_path: Path, backlo
     backlog.configure(quiet_seconds=QUIET, settle_seconds=5.0)
     assert backlog.next_due() == T0 + 5.0
     assert len(backlog.release_holds(T0 + 5.0)) == 1
+
+
+def busy(job: Job) -> Outcome:
+    """Another program saved the photo's sidecar each time it was merged into."""
+    error = f"{job.photos[0]}: {job.photos[0]}.xmp: was saved by another program each of the 4 times ..."
+    return Outcome(job, photo_result(job.photos[0], "keep"), errors={job.photos[0]: error},
+                   retry=frozenset(job.photos))
+
+
+def test_a_photo_whose_failure_may_pass_is_tried_again_then_reported_unrecorded(tmp_path: Path, backlog: Backlog,
+                                                                                 state: StateDB) -> None:
+    new = photo(tmp_path, "a.jpg")
+    arrive(backlog, new)
+    now = T0 + QUIET
+    for _ in range(RETRY_ROUNDS):
+        (job,) = jobs_out(backlog, now)
+        assert backlog.record(busy(job), now) == [] and len(backlog) == 1
+        assert backlog.next_due() == now + SETTLE
+        assert jobs_out(backlog, now + SETTLE - 1) == [] and backlog.release_holds(now + SETTLE - 1) == []
+        now += SETTLE
+        assert backlog.release_holds(now) == []
+        now += QUIET
+    (job,) = jobs_out(backlog, now)
+    [reported] = backlog.record(busy(job), now)
+    assert reported.error.endswith(f"; tried {RETRY_ROUNDS + 1} times, it is tried again when the photo changes or "
+                                   "the daemon restarts")
+    assert not state.is_done(new, Stamp.of(new), MODEL) and len(backlog) == 0  # a restart tries it again
+
+
+def test_a_photo_tried_again_that_then_succeeds_is_recorded(tmp_path: Path, backlog: Backlog, state: StateDB) -> None:
+    new = photo(tmp_path, "a.jpg")
+    arrive(backlog, new)
+    (job,) = jobs_out(backlog, T0 + QUIET)
+    backlog.record(busy(job), T0 + QUIET)
+    backlog.release_holds(T0 + QUIET + SETTLE)
+    (job,) = jobs_out(backlog, T0 + 2 * QUIET + SETTLE)
+    assert backlog.record(kept(job), T0 + 40) == [Recorded(new, "keep", (), None, 0.75)]
+    assert state.is_done(new, Stamp.of(new), MODEL)

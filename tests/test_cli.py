@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -76,3 +78,21 @@ def test_parse_args_once_flag_and_default_command(argv: list[str], command: str,
         assert [str(p) for p in args.paths] == paths
     assert args.config == ("c.yaml" if "--config" in argv else None)
     assert args.verbose == argv.count("-v") and args.quiet == ("-q" in argv)
+
+
+@pytest.mark.parametrize("under_systemd", [False, True])
+def test_a_log_entry_is_one_line_whatever_names_it_holds(under_systemd: bool, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A name with a newline, an escape sequence or a byte that is not UTF-8 cannot split or break the log."""
+    monkeypatch.setenv("INVOCATION_ID", "0123abcd") if under_systemd else monkeypatch.delenv("INVOCATION_ID", False)
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    root = logging.getLogger()
+    handlers = root.handlers
+    try:
+        cli.setup_logging(0, False)
+        odd = os.fsdecode(b"/p/caf\xe9\n\x1b[2J.jpg")
+        logging.getLogger("blurwatch.test").error("%s: truncated JPEG", odd)
+    finally:
+        root.handlers = handlers
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.endswith("blurwatch.test: /p/caf\\xe9\\n\\x1b[2J.jpg: truncated JPEG")

@@ -27,7 +27,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from blurwatch import sidecar
+from blurwatch import daemon as daemon_module
+from blurwatch import sidecar, systemd
+from blurwatch.job import Job
 from blurwatch.sharpness import default_model_dir
 from blurwatch.state import DB_NAME
 from conftest import ROOT, SHARED_DATA, requires_program, requires_shared
@@ -82,13 +84,15 @@ def write_config(path: Path, state_dir: Path, **watch) -> Path:
 class Daemon:
     """One ``blurwatch watch`` process; its log goes to a file per run."""
 
-    def __init__(self, folder: Path, config: Path, log: Path, env: dict[str, str] | None = None,
+    def __init__(self, folder: Path | None, config: Path, log: Path, env: dict[str, str] | None = None,
                  wrap: tuple[str, ...] = ()) -> None:
+        """``folder`` None: the folders of the configuration, as the systemd unit runs it."""
         self.log_path = log
         environ = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "INVOCATION_ID", "NOTIFY_SOCKET")}
+        folders = [] if folder is None else [str(folder)]
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
-                [*wrap, sys.executable, "-m", "blurwatch", "watch", str(folder), "--config", str(config)],
+                [*wrap, sys.executable, "-m", "blurwatch", "watch", *folders, "--config", str(config)],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env={**environ, **(env or {})},
             )
 
@@ -142,7 +146,7 @@ def daemons():
     """Start daemons with ``daemons(folder, config, log)``; none outlives the test, none leaks a process."""
     started: list[Daemon] = []
 
-    def start(folder: Path, config: Path, log: Path, env: dict[str, str] | None = None,
+    def start(folder: Path | None, config: Path, log: Path, env: dict[str, str] | None = None,
               wrap: tuple[str, ...] = ()) -> Daemon:
         started.append(Daemon(folder, config, log, env, wrap))
         return started[-1]
@@ -435,6 +439,57 @@ def test_out_of_inotify_watches_the_daemon_polls(tmp_path: Path, small_jpegs, da
     assert daemon.stop() == 0
 
 
+def test_missing_folders_are_watched_for_and_a_reload_naming_one_keeps_the_daemon(tmp_path: Path, small_jpegs,
+                                                                                  daemons) -> None:
+    """A card not inserted yet, a share not mounted yet: warned about, watched for, scored once there."""
+    here, card, share, state = tmp_path / "photos", tmp_path / "card", tmp_path / "share", tmp_path / "state"
+    here.mkdir()
+    config = write_config(tmp_path / "cfg.yaml", state, folders=[str(here), str(card)])
+    daemon = daemons(None, config, tmp_path / "run.log")
+    daemon.wait_for(rf"{re.escape(str(card))}: folder to watch does not exist; watching for it to appear")
+    daemon.wait_for(r"watching 2 folder\(s\) with inotify")
+    card.mkdir()
+    shutil.copyfile(small_jpegs[0], card / "a.jpg")
+    daemon.wait_for(r"card/a\.jpg: (keep|review|reject)")
+
+    write_config(config, state, folders=[str(here), str(card), str(share)])  # SIGHUP naming a missing folder
+    daemon.proc.send_signal(signal.SIGHUP)
+    daemon.wait_for("configuration reloaded")
+    daemon.wait_for(rf"{re.escape(str(share))}: folder to watch does not exist")
+    shutil.copyfile(small_jpegs[1], here / "b.jpg")
+    daemon.wait_for(r"photos/b\.jpg: (keep|review|reject)")
+
+    shutil.rmtree(card)  # the card is pulled: the daemon goes on
+    daemon.wait_for(rf"{re.escape(str(card))}: watched folder is gone; watching for it to come back")
+    share.mkdir()
+    shutil.copyfile(small_jpegs[2], share / "c.jpg")
+    daemon.wait_for(r"share/c\.jpg: (keep|review|reject)")
+    assert "inotify watch limit" not in daemon.log and "Traceback" not in daemon.log
+    assert daemon.stop() == 0
+
+
+def test_photos_whose_names_are_not_utf8_are_scored_and_remembered(tmp_path: Path, small_jpegs, daemons) -> None:
+    """Such a name once killed the daemon at every start, in the state lookup."""
+    folder, state = tmp_path / "photos", tmp_path / "state"
+    folder.mkdir()
+    odd = folder / os.fsdecode(b"caf\xe9.jpg")
+    newline = folder / "two\nlines.jpg"
+    shutil.copyfile(small_jpegs[0], odd)
+    shutil.copyfile(small_jpegs[1], newline)
+    config = write_config(tmp_path / "cfg.yaml", state)
+    daemon = daemons(folder, config, tmp_path / "run.log")
+    daemon.wait_for(r"caf\\xe9\.jpg: (keep|review|reject)( \(.*\))? in ")
+    daemon.wait_for(r"two\\nlines\.jpg: (keep|review|reject)( \(.*\))? in ")  # one entry, one line
+    assert odd.with_name(odd.name + ".xmp").is_file() and newline.with_name(newline.name + ".xmp").is_file()
+    assert daemon.stop() == 0
+    again = daemons(folder, config, tmp_path / "again.log")
+    again.wait_for(r"watching 1 folder")
+    shutil.copyfile(small_jpegs[2], folder / "after.jpg")
+    again.wait_for(r"after\.jpg: (keep|review|reject)")
+    assert "caf" not in again.log and "Traceback" not in again.log  # remembered: not scored again
+    assert again.stop() == 0
+
+
 @pytest.mark.integration
 @requires_program("exiftool")
 def test_darktable_edits_in_existing_sidecars_are_kept(tmp_path: Path, small_jpegs, daemons) -> None:
@@ -507,6 +562,24 @@ def _rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def test_the_watchdog_is_fed_while_workers_show_progress_and_starved_by_a_hung_one(monkeypatch, caplog) -> None:
+    """Pinged from the loop, judged by each busy worker's last sign of progress: never by a side thread."""
+    pings: list[float] = []
+    watchdog = daemon_module._Watchdog(60.0)  # WatchdogSec=60: a ping due every 30 s
+    job = Job((Path("/p/slow.CR2"),))
+
+    def tick(now: float, silence: tuple[float, Job | None]) -> None:
+        monkeypatch.setattr(systemd, "watchdog_ping", lambda: pings.append(now) or True)
+        watchdog.tick(now, silence)
+
+    tick(0.0, (0.0, None))  # idle
+    tick(10.0, (9.0, job))  # not due yet
+    tick(30.0, (2.0, job))  # a long job whose stages keep coming
+    tick(60.0, (31.0, job))  # no stage for longer than a ping interval: hung
+    assert pings == [0.0, 30.0]
+    assert "/p/slow.CR2: its worker has shown no progress for 31 s; not pinging the systemd watchdog" in caplog.text
 
 
 # ---------------------------------------------------------------- bursts

@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -247,7 +248,7 @@ def test_heif_is_decoded_from_its_thumbnail_only_when_that_is_big_enough(tmp_pat
     small = decode(path, DecodeConfig(working_long_side=300))
     assert (full.decoded_from, full.gray.shape, full.full_size) == ("heif", (300, 400), (800, 600))
     assert (small.decoded_from, small.gray.shape, small.full_size) == ("heif-thumbnail", (225, 300), (800, 600))
-    colour = decoding.decode_colour(path, 360, 180)  # the report's thumbnail
+    colour = decoding.decode_colour(path, 360, 180, CONFIG.max_megapixels)  # the report's thumbnail
     assert colour is not None and colour.shape == (240, 320, 3)
     assert correlation(to_gray(rgb), cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)) > 0.97
 
@@ -270,7 +271,7 @@ def test_shared_phone_photos_decode(name: str, size: tuple[int, int], source: st
     photo = decode(path, CONFIG)
     assert (photo.full_size, photo.decoded_from) == (size, source)
     assert_sane(photo)
-    colour = decoding.decode_colour(path, 360, 180)
+    colour = decoding.decode_colour(path, 360, 180, CONFIG.max_megapixels)
     assert colour is not None and max(colour.shape[:2]) <= 360
 
 
@@ -514,6 +515,69 @@ def test_raw_with_non_ascii_name(tmp_path: Path) -> None:
     photo = decode(path, CONFIG)
     assert_sane(photo)
     assert photo.full_size == (768, 512)
+
+
+def test_raw_whose_name_is_not_utf8_decodes(tmp_path: Path) -> None:
+    """LibRaw takes UTF-8 names; a Latin-1 byte (old cards, Samba shares) goes through /proc/self/fd."""
+    path = write_dng(tmp_path / os.fsdecode(b"caf\xe9.dng"), scene(400, 600))
+    photo = decode(path, CONFIG)
+    assert_sane(photo)
+    assert photo.decoded_from == "raw-demosaic" and photo.path == path
+
+
+# --- the pixel budget: refused before decoding -----------------------------------------------
+
+
+def with_declared_size(data: bytes, width: int, height: int, kind: str) -> bytes:
+    """The same file with another size in its header: what a hostile or damaged file declares."""
+    if kind == "png":
+        return data[:16] + struct.pack(">II", width, height) + data[24:]
+    if kind == "bmp":
+        return data[:18] + struct.pack("<ii", width, height) + data[26:]
+    sof = data.index(b"\xff\xc0")
+    return data[: sof + 5] + struct.pack(">HH", height, width) + data[sof + 9 :]
+
+
+@pytest.mark.parametrize("kind", ["png", "bmp"])
+def test_a_picture_declaring_a_huge_size_is_refused_before_decoding(tmp_path: Path, kind: str) -> None:
+    """A 1 MB PNG declaring 32000x32000 pixels took 2.1 GB to decode."""
+    data = cv2.imencode(f".{kind}", scene(40, 60))[1].tobytes()
+    path = tmp_path / f"huge.{kind}"
+    path.write_bytes(with_declared_size(data, 32000, 32000, kind))
+    with pytest.raises(DecodeError) as raised:
+        decode(path, CONFIG)
+    assert str(raised.value) == (f"{path}: would decode to 32000x32000 pixels (1,024 MP), over the 200 MP budget "
+                                 "(decode.max_megapixels); not decoded")
+    with pytest.raises(DecodeError, match="over the 200 MP budget"):
+        decoding.decode_colour(path, 400, 1600, CONFIG.max_megapixels)
+
+
+def test_a_jpeg_counts_at_the_size_it_is_decoded_at(tmp_path: Path) -> None:
+    """libjpeg decodes an 8000x6000 JPEG at 1/4 for the 2000 px working size: 3 MP, not 48."""
+    path = tmp_path / "big.jpg"
+    path.write_bytes(with_declared_size(cv2.imencode(".jpg", scene(600, 800))[1].tobytes(), 8000, 6000, "jpeg"))
+    with pytest.raises(DecodeError, match=r"would decode to 2000x1500 pixels \(3.0 MP\), over the 2 MP budget"):
+        decode(path, DecodeConfig(max_megapixels=2))
+
+
+def test_a_tiff_and_a_raw_are_held_to_the_budget(tmp_path: Path) -> None:
+    tiff = tmp_path / "scan.tif"
+    cv2.imwrite(str(tiff), scene(1200, 1000))
+    with pytest.raises(DecodeError, match=r"would decode to 1000x1200 pixels \(1.2 MP\), over the 1 MP budget"):
+        decode(tiff, DecodeConfig(max_megapixels=1))
+    raw = write_dng(tmp_path / "big.dng", scene(1200, 1000))
+    with pytest.raises(DecodeError, match=r"would decode to 1000x1200 pixels \(1.2 MP\), over the 1 MP budget"):
+        decode(raw, DecodeConfig(max_megapixels=1))
+    assert decode(raw, DecodeConfig(max_megapixels=2)).decoded_from == "raw-demosaic"
+
+
+def test_a_heif_is_held_to_the_budget_at_the_size_it_is_decoded_at(tmp_path: Path) -> None:
+    """From its embedded thumbnail when that is big enough: 0.12 MP, not the full 0.48."""
+    path = tmp_path / "IMG_0001.heic"
+    path.write_bytes(heif_bytes(scene(600, 800), thumbnail=400))
+    with pytest.raises(DecodeError, match=r"would decode to 800x600 pixels \(0.5 MP\), over the 0.2 MP budget"):
+        decode(path, DecodeConfig(max_megapixels=0.2))
+    assert decode(path, DecodeConfig(working_long_side=300, max_megapixels=0.2)).decoded_from == "heif-thumbnail"
 
 
 # --- the team's photos -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -112,3 +113,21 @@ def test_explicit_files_missing_paths_and_duplicates(tmp_path: Path, caplog: pyt
 def test_group_is_usable_on_its_own() -> None:
     photos = [Path("/p/IMG_1.ARW"), Path("/p/IMG_1.jpg"), Path("/p/IMG_2.jpg")]
     assert group(photos) == [(Path("/p/IMG_1.jpg"), Path("/p/IMG_1.ARW")), (Path("/p/IMG_2.jpg"),)]
+
+
+def test_a_fifo_given_as_an_argument_is_named_for_what_it_is(tmp_path: Path) -> None:
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)
+    groups, errors = find_jobs([fifo, tmp_path / "gone.jpg"])
+    assert groups == []
+    assert errors == [f"{fifo}: is a named pipe (FIFO), not a photo or a folder; skipped",
+                      f"{tmp_path / 'gone.jpg'}: no such file or folder"]
+
+
+def test_names_that_are_not_utf8_or_hold_a_newline_are_photos_like_any_other(tmp_path: Path) -> None:
+    odd = os.fsdecode(b"caf\xe9.jpg")
+    touch(tmp_path, odd, "new\nline.jpg", "IMG_1.jpg", "IMG_1.CR2")
+    groups, errors = find_jobs([tmp_path])
+    assert errors == []
+    assert sorted(groups) == sorted([(tmp_path / odd,), (tmp_path / "new\nline.jpg",),
+                                     (tmp_path / "IMG_1.jpg", tmp_path / "IMG_1.CR2")])

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from blurwatch import sidecar, xmp
+from blurwatch import pipeline, sidecar, xmp
 from blurwatch.bursts import Membership
 from blurwatch.config import BurstConfig, Config, SidecarConfig
+from blurwatch.errors import Busy
 from blurwatch.job import Job, Outcome, run_job, run_sequential
 from blurwatch.sharpness import SharpnessModel, default_model_dir
 from helpers.dng import write_dng
@@ -131,6 +132,46 @@ def test_a_failed_outcome_names_the_error_for_every_photo() -> None:
     assert outcome.result is None and outcome.sidecars == ()
     assert [outcome.error_for(photo) for photo in job.photos] == ["/p/a.nef: decoder crashed (killed by signal 11)"] * 2
     assert outcome.error_for(Path("/p/other.jpg")) is None
+
+
+def test_a_photo_replaced_while_it_was_judged_gets_no_sidecar(tmp_path: Path, model: SharpnessModel,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verdict is about the file that was read: a copy landing meanwhile waits for its own."""
+    photo = make_photo(tmp_path / "a.jpg")
+    judge = pipeline.judge
+
+    def judge_while_a_copy_lands(*args):
+        judged = judge(*args)
+        make_photo(tmp_path / "new.jpg", seed=3).replace(photo)  # same name, another file
+        return judged
+
+    monkeypatch.setattr(pipeline, "judge", judge_while_a_copy_lands)
+    outcome = run_job(Job((photo,)), Config(), model)
+    error = outcome.error_for(photo)
+    assert error == (f"{photo}: changed while blurwatch judged it (replaced, or still being written); no sidecar "
+                     "written, as the verdict is about the file that was read")
+    assert outcome.retry == {photo} and outcome.sidecars == ()
+    assert not sidecar.sidecar_paths(photo, "darktable")[0].exists()
+
+
+def test_a_busy_sidecar_may_pass_and_says_so(tmp_path: Path, model: SharpnessModel,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    photo = make_photo(tmp_path / "a.jpg")
+    busy = Busy(tmp_path / "a.jpg.xmp", "was saved, or open for writing, by another program each of the 4 times ...")
+
+    def always_busy(*args, **kwargs):
+        raise busy
+
+    monkeypatch.setattr(sidecar, "merge_verdict", always_busy)
+    outcome = run_job(Job((photo,)), Config(), model)
+    assert outcome.retry == {photo} and outcome.error_for(photo) == f"{photo}: {busy}"
+
+
+def test_a_job_reports_progress_after_each_stage(pair: tuple[Path, Path], model: SharpnessModel) -> None:
+    """Decoded, judged, and one per photo written: what keeps the systemd watchdog fed through a long job."""
+    stages: list[int] = []
+    run_job(Job(pair), Config(), model, progress=lambda: stages.append(1))
+    assert len(stages) == 4
 
 
 def test_with_bursts_turned_off_a_frame_leaves_its_group(tmp_path: Path, model) -> None:

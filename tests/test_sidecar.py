@@ -21,10 +21,10 @@ import numpy as np
 import pyexiv2
 import pytest
 
-from blurwatch import sidecar, xmp
+from blurwatch import files, sidecar, xmp
 from blurwatch.bursts import Membership
 from blurwatch.config import SidecarConfig
-from blurwatch.errors import SidecarError
+from blurwatch.errors import Busy, FileError, SidecarError
 from blurwatch.pipeline import PhotoResult
 from blurwatch.verdict import REASONS
 from conftest import requires_program
@@ -513,16 +513,16 @@ def test_a_changed_reason_replaces_the_stale_tag(photo: Path) -> None:
 # --- atomic writes -----------------------------------------------------------------------
 
 
-def test_an_exiv2_failure_leaves_the_old_sidecar_and_no_temporary_file(photo: Path, monkeypatch) -> None:
+def test_a_merge_that_fails_its_check_leaves_the_old_sidecar_and_no_temporary_file(photo: Path, monkeypatch) -> None:
     path = existing_sidecar(photo)
 
-    def fail(self, data, encoding="utf-8"):
-        raise RuntimeError("XMP Toolkit error 102: simulated")
+    def fail(path, before, changes, after):
+        raise FileError(path, "merging would alter Xmp.darktable.history as exiv2 reads it; left as it is")
 
-    monkeypatch.setattr(pyexiv2.ImageData, "modify_xmp", fail)
+    monkeypatch.setattr(xmp, "_verify", fail)
     with pytest.raises(SidecarError) as caught:
         sidecar.write_verdict(photo, result(), SidecarConfig())
-    assert caught.value.path == path and "simulated" in str(caught.value)
+    assert caught.value.path == path and "Xmp.darktable.history" in str(caught.value)
     assert path.read_bytes() == DARKTABLE_FIXTURE.read_bytes()
     assert leftovers(photo.parent) == []
 
@@ -530,10 +530,10 @@ def test_an_exiv2_failure_leaves_the_old_sidecar_and_no_temporary_file(photo: Pa
 def test_a_failed_rename_leaves_the_old_sidecar_and_no_temporary_file(photo: Path, monkeypatch) -> None:
     path = existing_sidecar(photo)
 
-    def fail(src, dst):
+    def fail(source, target, flags):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", fail)
+    monkeypatch.setattr(files, "_rename2", fail)
     with pytest.raises(SidecarError, match="No space left"):
         sidecar.write_verdict(photo, result(), SidecarConfig())
     assert path.read_bytes() == DARKTABLE_FIXTURE.read_bytes()
@@ -552,21 +552,80 @@ def test_a_read_only_folder_is_reported(photo: Path) -> None:
     assert path.read_bytes() == DARKTABLE_FIXTURE.read_bytes()
 
 
-def test_a_sidecar_changed_meanwhile_is_not_overwritten(photo: Path, monkeypatch) -> None:
-    path = existing_sidecar(photo)
-    merge = xmp.merge
+@pytest.fixture
+def no_pauses(monkeypatch) -> None:
+    """Merge and read again at once, instead of after a moment."""
+    monkeypatch.setattr(sidecar, "MERGE_PAUSES", (0.0,) * len(sidecar.MERGE_PAUSES))
+    monkeypatch.setattr(sidecar, "READ_PAUSES", (0.0,) * len(sidecar.READ_PAUSES))
 
-    def merge_while_darktable_writes(*args):
+
+def saving_while_merging(monkeypatch, path: Path, times: int) -> list[str]:
+    """darktable saves the sidecar (a new rating each time) while the next ``times`` merges are made."""
+    merge = xmp.merge
+    saved: list[str] = []
+
+    def merge_while_darktable_saves(*args):
         merged = merge(*args)
-        set_property(path, "Xmp.xmp.Rating", "5")
+        if len(saved) < times:
+            saved.append(str(len(saved) + 2))
+            set_property(path, "Xmp.xmp.Rating", saved[-1])
         return merged
 
-    monkeypatch.setattr(xmp, "merge", merge_while_darktable_writes)
-    with pytest.raises(SidecarError, match="changed by another program"):
-        sidecar.write_verdict(photo, result(), SidecarConfig())
-    assert properties(path)["Xmp.xmp.Rating"] == "5"
-    assert "Xmp.blurwatch.Verdict" not in properties(path)
+    monkeypatch.setattr(xmp, "merge", merge_while_darktable_saves)
+    return saved
+
+
+@pytest.mark.usefixtures("no_pauses")
+def test_a_sidecar_saved_meanwhile_is_merged_into_again(photo: Path, monkeypatch) -> None:
+    path = existing_sidecar(photo)
+    saved = saving_while_merging(monkeypatch, path, times=2)
+    sidecar.write_verdict(photo, result(), SidecarConfig())
+    fields = properties(path)
+    assert saved == ["2", "3"] and fields["Xmp.xmp.Rating"] == "3"  # darktable's last save, kept as a manual rating
+    assert fields["Xmp.blurwatch.Verdict"] == "reject" and "Xmp.darktable.history[1]/darktable:operation" in fields
     assert leftovers(photo.parent) == []
+
+
+@pytest.mark.usefixtures("no_pauses")
+def test_a_sidecar_saved_during_every_merge_is_left_with_the_last_save_and_reported_busy(photo: Path,
+                                                                                        monkeypatch) -> None:
+    path = existing_sidecar(photo)
+    saved = saving_while_merging(monkeypatch, path, times=99)
+    with pytest.raises(Busy, match="was saved, or open for writing, by another program each of the 4 times blurwatch "
+                                   "merged its verdict into it; left with that program's version, without a verdict"
+                       ) as caught:
+        sidecar.write_verdict(photo, result(), SidecarConfig())
+    assert caught.value.path == path and len(saved) == 4
+    assert properties(path)["Xmp.xmp.Rating"] == saved[-1] and "Xmp.blurwatch.Verdict" not in properties(path)
+    assert leftovers(photo.parent) == []
+
+
+def test_a_save_caught_half_written_is_read_again_after_a_moment(photo: Path, monkeypatch) -> None:
+    path = photo.with_name(photo.name + ".xmp")
+    whole = DARKTABLE_FIXTURE.read_bytes()
+    path.write_bytes(whole[:1200])  # darktable truncated the file and has written the first part
+    pauses: list[float] = []
+    sleep = time.sleep
+
+    def darktable_finishes(seconds: float) -> None:
+        if seconds not in sidecar.READ_PAUSES:  # the file layer's own short waits
+            return sleep(seconds)
+        pauses.append(seconds)
+        path.write_bytes(whole)
+
+    monkeypatch.setattr(time, "sleep", darktable_finishes)
+    sidecar.write_verdict(photo, result(), SidecarConfig())
+    assert pauses == [sidecar.READ_PAUSES[0]]
+    assert properties(path)["Xmp.darktable.history_end"] == "4" and properties(path)["Xmp.blurwatch.Verdict"]
+
+
+@pytest.mark.usefixtures("no_pauses")
+def test_a_broken_sidecar_that_stays_broken_is_reported_once_looked_at_twice(photo: Path) -> None:
+    path = photo.with_name(photo.name + ".xmp")
+    path.write_bytes(DARKTABLE_FIXTURE.read_bytes()[:1200])
+    with pytest.raises(SidecarError, match=r"is not valid XML: .* at line \d+ \(the same a moment later, so no save "
+                                           r"in progress\); left as it is"):
+        sidecar.write_verdict(photo, result(), SidecarConfig())
 
 
 def test_permission_bits_are_kept(photo: Path) -> None:
@@ -583,6 +642,99 @@ def test_a_new_sidecar_gets_the_usual_permissions(photo: Path) -> None:
     finally:
         os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_read_only_sidecar_is_left_alone_and_reported_even_for_root(photo: Path) -> None:
+    path = existing_sidecar(photo)
+    path.chmod(0o444)
+    with pytest.raises(SidecarError, match=r"is read-only \(mode 0444\); left as it is") as caught:
+        sidecar.write_verdict(photo, result(), SidecarConfig())
+    assert caught.value.path == path and path.read_bytes() == DARKTABLE_FIXTURE.read_bytes()
+
+
+def test_a_read_only_sidecar_already_holding_the_verdict_is_no_failure(photo: Path) -> None:
+    [path] = sidecar.write_verdict(photo, result(), SidecarConfig())
+    path.chmod(0o444)
+    assert sidecar.write_verdict(photo, result(), SidecarConfig()) == [path]
+
+
+def test_a_hard_linked_sidecar_is_left_alone_and_reported(photo: Path) -> None:
+    path = existing_sidecar(photo)
+    os.link(path, photo.parent / "backup.xmp")
+    with pytest.raises(SidecarError, match="has 2 hard links, which replacing it would split; left as it is"):
+        sidecar.write_verdict(photo, result(), SidecarConfig())
+    assert path.read_bytes() == DARKTABLE_FIXTURE.read_bytes() and path.stat().st_nlink == 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a sidecar to another user")
+@requires_program("setfacl")
+def test_another_users_sidecar_keeps_its_owner_mode_and_acl(photo: Path) -> None:
+    """The system unit (root) merging into a photographer's sidecar: it stays theirs, ACL and all."""
+    path = existing_sidecar(photo)
+    os.chown(path, 65534, 65534)
+    path.chmod(0o640)
+    subprocess.run(["setfacl", "-m", "u:1234:rw", str(path)], check=True)
+    acl = os.getxattr(path, "system.posix_acl_access")
+    sidecar.write_verdict(photo, result(), SidecarConfig())
+    info = path.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (65534, 65534, 0o660)
+    assert os.getxattr(path, "system.posix_acl_access") == acl
+    assert properties(path)["Xmp.blurwatch.Verdict"] == "reject"
+
+
+def test_a_photo_whose_name_is_not_utf8_gets_its_sidecar(photo: Path) -> None:
+    """Old cards and Samba shares: a Latin-1 byte in the name; the sidecar names it escaped."""
+    odd = photo.with_name(os.fsdecode(b"caf\xe9.jpg"))
+    photo.rename(odd)
+    [path] = sidecar.write_verdict(odd, result(), SidecarConfig())
+    assert os.fsencode(path.name) == b"caf\xe9.jpg.xmp"
+    assert properties(path)["Xmp.blurwatch.Photo"] == "caf\\xe9.jpg"
+    before = path.read_bytes()
+    sidecar.write_verdict(odd, result(), SidecarConfig())
+    assert path.read_bytes() == before
+
+
+def test_a_pair_whose_names_are_not_utf8_shares_an_adobe_sidecar(photo: Path) -> None:
+    jpeg = photo.rename(photo.with_name(os.fsdecode(b"caf\xe9.jpg")))
+    raw = jpeg.with_name(os.fsdecode(b"caf\xe9.CR2"))
+    raw.write_bytes(b"a raw file")
+    config = SidecarConfig(naming="adobe")
+    [path] = sidecar.write_verdict(raw, result("reject"), config)
+    assert sidecar.write_verdict(jpeg, result("reject"), config) == [path]
+    with pytest.raises(SidecarError, match=r"holds another verdict, for caf\\xe9\.CR2"):
+        sidecar.write_verdict(jpeg, result("keep"), config)
+
+
+def test_a_photo_name_at_the_limit_gets_its_sidecar(photo: Path) -> None:
+    """A 251-byte name makes a 255-byte sidecar name, the most a filesystem allows."""
+    long = photo.rename(photo.with_name("x" * 247 + ".jpg"))
+    [path] = sidecar.write_verdict(long, result(), SidecarConfig())
+    assert len(path.name) == 255 and properties(path)["Xmp.blurwatch.Verdict"] == "reject"
+
+
+def test_a_photo_name_too_long_for_a_sidecar_says_so(photo: Path) -> None:
+    long = photo.rename(photo.with_name("x" * 248 + ".jpg"))
+    with pytest.raises(SidecarError, match="its name is 256 bytes, longer than its filesystem allows"):
+        sidecar.write_verdict(long, result(), SidecarConfig())
+
+
+@pytest.mark.parametrize("kind", ["utf-16", "comment first", "latin-1"])
+def test_sidecars_exiv2_alone_cannot_read_are_merged(photo: Path, kind: str) -> None:
+    """Each was refused as "data of an unknown image type", or double-encoded ("CafÃ©")."""
+    path = photo.with_name(photo.name + ".xmp")
+    text = DARKTABLE_FIXTURE.read_text(encoding="utf-8").replace("Harbour at dusk", "Café at dusk")
+    body = text.split("\n", 1)[1]  # without the UTF-8 declaration
+    if kind == "utf-16":
+        path.write_bytes(body.encode("utf-16"))
+    elif kind == "comment first":
+        path.write_bytes(("<!-- written by a script -->\n" + body).encode())
+    else:
+        path.write_bytes(('<?xml version="1.0" encoding="ISO-8859-1"?>\n' + body).encode("latin-1"))
+    sidecar.write_verdict(photo, result(), SidecarConfig())
+    stored = sidecar.read_verdict(photo)
+    assert stored is not None and stored.verdict == "reject"
+    fields = xmp.read(path).fields
+    assert fields["Xmp.dc.title"] == {'lang="x-default"': "Café at dusk"} and fields["Xmp.xmp.Rating"] == "3"
 
 
 # --- hostile and broken sidecars ------------------------------------------------------------

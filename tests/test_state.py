@@ -15,7 +15,7 @@ import pytest
 
 from blurwatch.bursts import Membership
 from blurwatch.capture import Capture
-from blurwatch.state import DB_NAME, SCHEMA_VERSION, DaemonStatus, Stamp, StateDB
+from blurwatch.state import DB_NAME, SCHEMA_VERSION, DaemonStatus, Stamp, StateDB, StoredFrame
 
 
 @pytest.fixture
@@ -119,6 +119,16 @@ def test_stamp_of_a_missing_file_or_a_folder_is_none(tmp_path: Path) -> None:
     assert stamp is not None and stamp.size == 4 and stamp.mtime_ns == photo.stat().st_mtime_ns
 
 
+def test_a_path_that_is_not_utf8_is_a_key_like_any_other(db: StateDB) -> None:
+    """SQLite text holds no undecodable bytes: such a name is kept as bytes, and the daemon no longer dies on it."""
+    photo = Path("/photos") / os.fsdecode(b"caf\xe9.jpg")
+    other = Path("/photos/caf\u00e9.jpg")  # the same name spelled right: another file
+    db.record(photo, Stamp(1000, 123), "m1", error=f"{photo}: truncated")
+    assert db.is_done(photo, Stamp(1000, 123), "m1") and not db.is_done(other, Stamp(1000, 123), "m1")
+    [broken] = db.last_errors()
+    assert broken.path == str(photo) and broken.error == "/photos/caf\\xe9.jpg: truncated"
+
+
 V1_SCHEMA = """
 CREATE TABLE photos (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     model_version TEXT NOT NULL, verdict TEXT, reasons TEXT NOT NULL DEFAULT '', error TEXT, seconds REAL,
@@ -146,3 +156,14 @@ def test_a_version_1_database_gains_the_frames_table_and_keeps_its_rows(tmp_path
         assert db.open_frames() == [] and [f.group for f in db.frames_in_group("IMG_1-abc")] == [group]
     with sqlite3.connect(tmp_path / DB_NAME) as reopened:
         assert reopened.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+def test_a_frame_whose_name_is_not_utf8_is_kept_like_any_other(db: StateDB) -> None:
+    photo = Path("/photos") / os.fsdecode(b"caf\xe9.jpg")
+    taken = Capture("", 5.0, "mtime", "00ff00ff00ff00ff")
+
+    db.record_frame((photo,), taken, None)
+    db.close_frames({photo: Membership("burst", "caf-1", 2, True)})
+
+    [frame] = db.frames_between(StoredFrame((photo,), taken, None, False), 0.0, 10.0)
+    assert (frame.photo, frame.group) == (photo, Membership("burst", "caf-1", 2, True))

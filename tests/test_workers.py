@@ -14,11 +14,15 @@ import logging
 import multiprocessing
 import os
 import signal
+import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
 from blurwatch import sidecar
@@ -39,7 +43,7 @@ WAIT = 30.0  # generous ceiling for anything that should take well under a secon
 # ---------------------------------------------------------------- the task run inside the workers
 
 
-def stand_in_task(job: Job, config: Config, model: SharpnessModel) -> Outcome:
+def stand_in_task(job: Job, config: Config, model: SharpnessModel, progress: Callable[[], None]) -> Outcome:
     """Crashes, fails, waits or logs as the photo's name says; notes its pid and sensitivity."""
     photo = job.photos[0]
     name = photo.name
@@ -54,6 +58,9 @@ def stand_in_task(job: Job, config: Config, model: SharpnessModel) -> Outcome:
         time.sleep(0.3)
     if name.startswith("logs"):
         logging.getLogger("blurwatch.tests").warning("%s: hello from pid %s", photo, os.getpid())
+    if name.startswith("stages"):  # progress, then a hang until released
+        progress()
+        wait_for(photo.with_name(name + ".go"))
     note = {"pid": os.getpid(), "sensitivity": config.sensitivity}
     photo.with_name(name + ".seen").write_text(json.dumps(note), encoding="utf-8")
     return Outcome(job, None)
@@ -203,3 +210,34 @@ def test_worker_log_records_reach_the_parent(tmp_path: Path, caplog: pytest.LogC
     pid = seen(tmp_path / "logs.jpg")["pid"]
     assert f"{tmp_path}/logs.jpg: hello from pid {pid}" in caplog.text
     assert pid != os.getpid()
+
+
+def test_what_a_decoder_prints_on_stderr_is_logged_naming_the_photo(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                                    capfd: pytest.CaptureFixture[str]) -> None:
+    """Real libpng: a text chunk with a bad checksum makes it print a warning that names no file."""
+    caplog.set_level(logging.INFO, logger="blurwatch")
+    png = tmp_path / "noisy.png"
+    data = cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (64, 96), dtype=np.uint8))[1].tobytes()
+    bad_chunk = struct.pack(">I", 5) + b"tEXt" + b"a\x00bcd" + b"\x00" * 4  # a wrong CRC
+    png.write_bytes(data[:33] + bad_chunk + data[33:])  # after the signature and IHDR
+    with WorkerPool(Config(), jobs=1) as pool:
+        [outcome] = pool.map_unordered([Job((png,), dry_run=True)])
+    assert outcome.result is not None
+    assert f"{png}: the decoder says: libpng warning: tEXt: CRC error" in caplog.text
+    bare = [line for line in capfd.readouterr().err.splitlines() if line.startswith("libpng")]
+    assert bare == []  # no line on the terminal that names no file
+
+
+def test_a_busy_workers_silence_is_measured_from_its_last_progress(tmp_path: Path) -> None:
+    """What the daemon feeds the systemd watchdog by: a hung worker's silence grows, a working one's does not."""
+    with WorkerPool(Config(), jobs=1, task=stand_in_task) as pool:
+        assert pool.silence() == (0.0, None)
+        [job] = jobs_named(tmp_path, "stages.jpg")
+        pool.submit(job)
+        wait_for(tmp_path / "stages.jpg.started")
+        time.sleep(0.5)
+        quiet, busy = pool.silence()
+        assert busy == job and 0.3 < quiet < WAIT
+        (tmp_path / "stages.jpg.go").touch()
+        assert pool.get(timeout=WAIT) is not None
+        assert pool.silence() == (0.0, None)

@@ -11,6 +11,7 @@ import pytest
 
 from blurwatch import xmp
 from blurwatch.errors import FileError
+from helpers.sidecars import darktable_history
 
 PACKET = (
     '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
@@ -81,8 +82,49 @@ def test_a_merge_that_would_lose_a_property_is_refused(tmp_path: Path, monkeypat
     real_fields = xmp._fields
     monkeypatch.setattr(xmp, "_fields", lambda path, data: {k: v for k, v in real_fields(path, data).items()
                                                             if k != "Xmp.xmp.Label"})
-    with pytest.raises(FileError, match="exiv2 would not keep Xmp.xmp.Label"):
+    with pytest.raises(FileError, match="merging would alter Xmp.xmp.Label as exiv2 reads it; left as it is"):
         xmp.merge(read, {"Xmp.xmp.Rating": "-1"})
+
+
+def test_a_merge_whose_change_does_not_read_back_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    read = xmp.read(sidecar_file(tmp_path))
+    monkeypatch.setattr(xmp.Packet, "set", lambda *args: None)
+    with pytest.raises(FileError, match="merging did not give Xmp.xmp.Rating the new value"):
+        xmp.merge(read, {"Xmp.xmp.Rating": "-1"})
+
+
+def test_a_long_darktable_history_is_merged_whole(tmp_path: Path) -> None:
+    """1,000 history steps (10,000 properties): exiv2's writer took half a minute; every step is kept."""
+    path = tmp_path / "IMG_0001.jpg.xmp"
+    path.write_bytes(darktable_history(1000))
+    read = xmp.read(path)
+    assert len(read.fields) > 10_000
+    merged = xmp.merge(read, {"Xmp.xmp.Rating": "-1", "Xmp.dc.subject": ["Lisbon", "blurwatch|blurry"]})
+    fields = _fields(merged)
+    assert fields["Xmp.xmp.Rating"] == "-1" and fields["Xmp.dc.subject"] == ["Lisbon", "blurwatch|blurry"]
+    assert {k: v for k, v in fields.items() if "history" in k} == {k: v for k, v in read.fields.items()
+                                                                    if "history" in k}
+
+
+def test_a_latin_1_sidecar_reads_right_and_keeps_its_text(tmp_path: Path) -> None:
+    path = tmp_path / "IMG_0001.jpg.xmp"
+    path.write_bytes(('<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+                      + PACKET.replace("Lisbon", "Café at dusk")).encode("latin-1"))
+    read = xmp.read(path)
+    assert read.fields["Xmp.dc.subject"] == ["Café at dusk"]
+    merged = xmp.merge(read, {"Xmp.xmp.Rating": "-1"})
+    assert "Café at dusk".encode("latin-1") in merged and "CafÃ©".encode("latin-1") not in merged
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("", r"is empty \(0 bytes\)"),
+    (PACKET[:150], "is not valid XML: "),
+])
+def test_an_empty_or_cut_short_sidecar_may_be_a_save_in_progress(tmp_path: Path, text: str, reason: str) -> None:
+    path = sidecar_file(tmp_path, text)
+    with pytest.raises(xmp.Unfinished, match=reason) as raised:
+        xmp.read(path)
+    assert raised.value.data == text.encode()
 
 
 def test_exif_of_a_broken_file_is_empty_not_an_error(tmp_path: Path) -> None:

@@ -16,6 +16,11 @@ worker pool; tests feed it files in a temp folder and outcomes made by hand.
 * A photo that fails right after it stopped changing may be a copy that paused. It is
   held, retried if it changes, and reported (once: its state row keeps it from being
   reported again) only when it has been unchanged for ``settle_seconds``.
+* A photo whose failure may pass by itself (its sidecar was saved by another program
+  each time blurwatch merged into it, or the photo was replaced while it was judged:
+  :attr:`~blurwatch.job.Outcome.retry`) is tried again ``settle_seconds`` later, up to
+  :data:`RETRY_ROUNDS` times. Then it is reported but not recorded, so the next change
+  of the photo or the next start of the daemon tries it again.
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blurwatch import discovery
+from blurwatch.errors import shown
 from blurwatch.job import Job, Outcome
 from blurwatch.state import Stamp, StateDB
 from blurwatch.watcher import Kind, Settled, Settler
 
 log = logging.getLogger(__name__)
+
+# How many times a photo whose failure may pass is tried again before it is reported.
+RETRY_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -66,10 +75,12 @@ class Backlog:
         self._jobs: dict[Job, dict[Path, Settled]] = {}  # in the queue or in the pool
         self._busy: set[Path] = set()  # photos of those jobs; their events wait for the outcome
         self._holds: dict[Path, _Hold] = {}
+        self._retry_at: dict[Path, float] = {}  # photos to try again at that time (monotonic)
+        self._rounds: dict[Path, int] = {}  # how often each of those has been tried again so far
 
     def __len__(self) -> int:
-        """Photos waiting: to settle, for the pool, or held after a failure (not those in the pool)."""
-        return len(self.settler) + len(self._queue) + len(self._holds)
+        """Photos waiting: to settle, for the pool, held after a failure or to be tried again (not in the pool)."""
+        return len(self.settler) + len(self._queue) + len(self._holds) + len(self._retry_at)
 
     @property
     def in_flight(self) -> bool:
@@ -85,6 +96,7 @@ class Backlog:
     def changed(self, path: Path, kind: Kind, now: float) -> None:
         """A watcher event for a photo (not a folder: the daemon scans those)."""
         self._holds.pop(path, None)
+        self._retry_at.pop(path, None)
         if kind == "gone":
             self.settler.forget(path)
         elif path not in self._busy:  # a busy photo's stamp is checked when its outcome comes
@@ -96,7 +108,8 @@ class Backlog:
             if all(self._done(photo, Stamp.of(photo)) for photo in group):
                 continue
             for photo in group:
-                if photo not in self._busy and photo not in self._holds and wanted(photo):
+                if photo not in self._busy and photo not in self._holds and photo not in self._retry_at \
+                        and wanted(photo):
                     self.settler.found(photo, now)
 
     # Jobs out, outcomes in.
@@ -106,7 +119,7 @@ class Backlog:
         settled = {item.path: item for item in self.settler.settled(now)}
         for group in discovery.group(settled):
             if all(self._done(photo, settled[photo].stamp) for photo in group):
-                log.debug("%s: unchanged since it was scored", group[0])
+                log.debug("%s: unchanged since it was scored", shown(group[0]))
                 continue
             job = Job(group)
             self._queue.append(job)
@@ -148,21 +161,31 @@ class Backlog:
             stamp = Stamp.of(photo)
             error = outcome.error_for(photo)
             if stamp is None:
-                log.debug("%s: gone before it could be scored", photo)
+                log.debug("%s: gone before it could be scored", shown(photo))
             elif stamp != settled[photo].stamp:
-                log.debug("%s: changed while being scored; scoring it again once it is quiet", photo)
+                log.debug("%s: changed while being scored; scoring it again once it is quiet", shown(photo))
                 self.settler.changed(photo, now)
+            elif error is not None and photo in outcome.retry:
+                done += self._try_again(photo, error, now)
             elif error is not None:
                 done += self._failed(photo, settled[photo], error, now)
             elif outcome.result is not None:
                 verdict = outcome.result.verdict
+                self._rounds.pop(photo, None)
                 self.state.record(photo, stamp, outcome.result.model_version, verdict.decision, verdict.reasons,
                                   seconds=seconds)
                 done.append(Recorded(photo, verdict.decision, verdict.reasons, None, seconds))
         return done
 
     def release_holds(self, now: float) -> list[Recorded]:
-        """Report the held photos that stayed unchanged for ``settle_seconds``; changed ones settle again."""
+        """Report the held photos that stayed unchanged for ``settle_seconds``; changed ones settle again.
+
+        Photos due to be tried again settle again too.
+        """
+        for photo, due in list(self._retry_at.items()):
+            if due <= now:
+                del self._retry_at[photo]
+                self.settler.changed(photo, now)
         done: list[Recorded] = []
         for photo, hold in list(self._holds.items()):
             if now - hold.since < self.settle_seconds:
@@ -177,7 +200,7 @@ class Backlog:
 
     def next_due(self) -> float | None:
         """When a settled file or a held one may next need a look (monotonic); None when nothing waits."""
-        due = [hold.since + self.settle_seconds for hold in self._holds.values()]
+        due = [hold.since + self.settle_seconds for hold in self._holds.values()] + list(self._retry_at.values())
         settling = self.settler.next_due()
         if settling is not None:
             due.append(settling)
@@ -191,8 +214,20 @@ class Backlog:
         """Report an error at once if the file has been unchanged for settle_seconds, else hold it."""
         if now - settled.since >= self.settle_seconds:
             return [self._report(photo, settled.stamp, error)]
-        log.debug("%s: failed (%s); waiting to see whether it is still arriving", photo, error)
+        log.debug("%s: failed (%s); waiting to see whether it is still arriving", shown(photo), error)
         self._holds[photo] = _Hold(settled.stamp, settled.since, error)
+        return []
+
+    def _try_again(self, photo: Path, error: str, now: float) -> list[Recorded]:
+        """Try the photo again later, or report it when it has had its rounds (not recorded: see the docstring)."""
+        rounds = self._rounds.get(photo, 0) + 1
+        if rounds > RETRY_ROUNDS:
+            del self._rounds[photo]
+            return [Recorded(photo, None, (), f"{error}; tried {rounds} times, it is tried again when the photo "
+                                              "changes or the daemon restarts", 0.0)]
+        self._rounds[photo] = rounds
+        self._retry_at[photo] = now + self.settle_seconds
+        log.info("%s; trying again in %.0f s", error, self.settle_seconds)
         return []
 
     def _report(self, photo: Path, stamp: Stamp, error: str) -> Recorded:

@@ -22,6 +22,7 @@ from blurwatch import bursts, capture, discovery, job
 from blurwatch.bursts import Group, Membership
 from blurwatch.capture import Capture
 from blurwatch.config import Config
+from blurwatch.files import Fingerprint
 from blurwatch.job import Job, Outcome
 from blurwatch.pipeline import PhotoResult
 from blurwatch.sidecar import Merged
@@ -148,7 +149,8 @@ def _updated(outcome: Outcome, applied: Applied | None) -> Outcome:
 
 def _write(shot: Shot, decided: Membership | None, config: Config) -> tuple[list[Merged], dict[Path, str]]:
     """Merge the shot's verdict with its new group into its photos' sidecars: what it did, errors by photo."""
-    merges, errors = job.write_verdicts(shot.job, shot.result, config, group=decided)
+    identities = {photo: Fingerprint.now(photo) for photo in shot.job.photos}  # the stage writes what is there now
+    merges, errors, _ = job.write_verdicts(shot.job, shot.result, config, identities, group=decided)
     for error in errors.values():
         log.info("%s", error)
     what = f"{decided.kind} {decided.id}{' (best)' if decided.best else ''}" if decided else "no group"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import logging
 import os
 import sys
@@ -19,7 +20,7 @@ from types import ModuleType
 
 from blurwatch import __version__, commands
 from blurwatch import config as config_mod
-from blurwatch.errors import BlurwatchError, ConfigError, UsageError
+from blurwatch.errors import BlurwatchError, ConfigError, UsageError, one_line
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     verbose = args.verbose > 0
     setup_logging(args.verbose, args.quiet)
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a file name that is not UTF-8 prints escaped, never fails
+        sys.stdout.reconfigure(errors="backslashreplace")
     try:
         config = config_mod.load(args.config)
         status: int = args.run(args, config)
@@ -79,7 +82,7 @@ def setup_logging(verbosity: int, quiet: bool) -> None:
     if under_systemd():
         handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(_OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)
@@ -99,7 +102,15 @@ def under_systemd() -> bool:
     return bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
 
 
-class _JournalFormatter(logging.Formatter):
+class _OneLineFormatter(logging.Formatter):
+    """A log entry's message on one line, whatever file names it holds (a traceback keeps its lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
+
+class _JournalFormatter(_OneLineFormatter):
     def format(self, record: logging.LogRecord) -> str:
         priority = _JOURNAL_PRIORITY.get(record.levelno, 6)
         return f"<{priority}>{super().format(record)}"
@@ -147,5 +158,5 @@ def _command_modules() -> list[ModuleType]:
 def _report(exc: BlurwatchError, status: int, verbose: bool) -> int:
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
-    print(f"blurwatch: {exc}", file=sys.stderr)
+    print(f"blurwatch: {one_line(str(exc))}", file=sys.stderr)
     return status

@@ -183,6 +183,7 @@ _DEFAULTS = _read_defaults()
 class DecodeConfig:
     working_long_side: int = setting(lambda v: 256 <= v <= 8000, "a number of pixels from 256 to 8000")
     raw_preview_min_long_side: int = setting(_at_least(0), "a number of pixels, 0 or more")
+    max_megapixels: float = setting(lambda v: v > 0, "a positive number of megapixels")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ SIGTERM/SIGINT stop intake and give photos in progress ``watch.stop_grace_second
 SIGHUP reloads the configuration, rebuilds whatever the new one changes (the watcher,
 the worker pool, the state folder) and keeps the old one when the new one is bad.
 systemd hears READY / RELOADING / STOPPING, and a watchdog ping from this loop only
-while photos get done (or there is nothing to do).
+while every busy worker shows progress (or there is nothing to do). A watched folder
+that is not there (a card not yet inserted, a share not yet mounted) is watched for,
+on start and after SIGHUP alike, and scanned once it appears.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from blurwatch.backlog import Backlog, Recorded
 from blurwatch.burst_stage import Applied
 from blurwatch.burst_tracker import BurstTracker
 from blurwatch.config import Config
-from blurwatch.errors import BlurwatchError, ConfigError, DaemonError
+from blurwatch.errors import BlurwatchError, ConfigError, DaemonError, shown
+from blurwatch.job import Job
 from blurwatch.sharpness import SharpnessModel
 from blurwatch.state import DaemonStatus, StateDB
 from blurwatch.watcher import Watcher
@@ -121,22 +124,26 @@ class _StateFolder:
 
 
 class _Watchdog:
-    """systemd's watchdog, pinged only when the loop sees work move (or has none)."""
+    """systemd's watchdog, pinged only while no busy worker has gone a ping interval without progress.
+
+    Workers report each stage of a job, so a long job keeps the pings coming while a
+    hung one stops them, and systemd restarts the service.
+    """
 
     def __init__(self, interval: float | None) -> None:
         self.every = interval / 2 if interval else None
         self.due = 0.0
-        self.progress = True
 
-    def tick(self, now: float, idle: bool) -> None:
+    def tick(self, now: float, silence: tuple[float, Job | None]) -> None:
         if self.every is None or now < self.due:
             return
         self.due = now + self.every
-        if idle or self.progress:
+        quiet, job = silence
+        if job is None or quiet < self.every:
             systemd.watchdog_ping()
         else:
-            log.warning("no photo finished in the last %.0f s; not pinging the systemd watchdog", self.every)
-        self.progress = False
+            log.warning("%s: its worker has shown no progress for %.0f s; not pinging the systemd watchdog",
+                        shown(job.photos[0]), quiet)
 
 
 class Daemon:
@@ -169,10 +176,10 @@ class Daemon:
         try:
             self.watcher = _start_watcher(Watcher(folders, self.config.watch.poll, self.config.watch.poll_interval))
             try:
-                self._scan(folders, time.monotonic())
+                self._scan(self.watcher.watched, time.monotonic())
                 self._write_status("watching")
                 systemd.ready(self._status_text())
-                log.info("%s: watching %d folder(s) with %s, model %s", ", ".join(map(str, folders)),
+                log.info("%s: watching %d folder(s) with %s, model %s", ", ".join(map(shown, folders)),
                          len(folders), self.watcher.kind, self.model_version)
                 while not self.stopping:
                     self._tick()
@@ -199,7 +206,7 @@ class Daemon:
         self._log_groups(self.bursts.decide(now, lambda photos: self.backlog.recall(photos, now)))
         if now >= self.heartbeat_due:
             self._heartbeat(now)
-        self.watchdog.tick(now, idle=not self.backlog.in_flight)
+        self.watchdog.tick(now, self.pool.silence())
 
     def _timeout(self) -> float:
         if self.backlog.in_flight:
@@ -234,7 +241,6 @@ class Daemon:
             self._log(recorded)
             if any(done.error is None for done in recorded):  # not voided: the photo did not change meanwhile
                 self.bursts.add(outcome, now)
-            self.watchdog.progress = True
 
     def _log(self, recorded: list[Recorded]) -> None:
         """Each photo's line, once its outcome is committed to the state database."""
@@ -244,7 +250,7 @@ class Daemon:
                 continue
             self.scored += 1
             reasons = f" ({', '.join(done.reasons)})" if done.reasons else ""
-            log.info("%s: %s%s in %.2f s", done.photo, done.decision, reasons, done.seconds)
+            log.info("%s: %s%s in %.2f s", shown(done.photo), done.decision, reasons, done.seconds)
 
     def _log_groups(self, applied: list[Applied]) -> None:
         """The sidecars the burst stage could not rewrite (the groups themselves are logged as decided)."""
@@ -283,7 +289,7 @@ class Daemon:
             new_watcher = None
             if (folders, config.watch.poll, config.watch.poll_interval) != (self.watcher.folders, old.poll,
                                                                             old.poll_interval):
-                new_watcher = Watcher(folders, config.watch.poll, config.watch.poll_interval)
+                new_watcher = _start_watcher(Watcher(folders, config.watch.poll, config.watch.poll_interval))
         except BaseException:
             if new_state is not None:
                 new_state.close()
@@ -301,12 +307,12 @@ class Daemon:
         self.bursts.config = config
         if new_watcher is not None:
             self.watcher.close()
-            self.watcher = _start_watcher(new_watcher)
+            self.watcher = new_watcher
         if new_watcher is not None or new_state is not None:
-            self._scan(self.watcher.folders, now)
+            self._scan(self.watcher.watched, now)
         self.config = config
         log.info("%s: configuration reloaded; watching %s with %s", config.source,
-                 ", ".join(map(str, folders)), self.watcher.kind)
+                 ", ".join(map(shown, folders)), self.watcher.kind)
 
     def _restart_pool(self, config: Config, now: float) -> None:
         """A pool of the new size: photos in progress get the grace period, the rest wait for the new one."""
@@ -333,8 +339,7 @@ class Daemon:
     def _heartbeat(self, now: float) -> None:
         self.heartbeat_due = now + HEARTBEAT_SECONDS
         if not self.watcher.healthy():
-            self.watcher.recover()
-            self._scan(self.watcher.folders, now)
+            self._scan(self.watcher.recover(), now)
         self._write_status("watching")
         text = self._status_text()
         if text != self.status_line:
@@ -350,8 +355,9 @@ class Daemon:
         ))
 
     def _status_text(self) -> str:
-        return (f"watching {len(self.watcher.folders)} folder(s) ({self.watcher.kind}): {len(self.backlog)} waiting, "
-                f"{self.pool.pending()} in progress, {self.scored} scored since start")
+        missing = f", {len(self.watcher.missing)} not there" if self.watcher.missing else ""
+        return (f"watching {len(self.watcher.watched)} folder(s) ({self.watcher.kind}{missing}): "
+                f"{len(self.backlog)} waiting, {self.pool.pending()} in progress, {self.scored} scored since start")
 
     def _folders(self, config: Config) -> tuple[Path, ...]:
         given = self.cli_folders or tuple(Path(folder).expanduser() for folder in config.watch.folders)
@@ -366,7 +372,12 @@ def _start_pool(config: Config) -> WorkerPool:
 
 
 def _start_watcher(watcher: Watcher) -> Watcher:
-    watcher.start()
+    """``watcher``, started; a folder that cannot be watched (permissions, no inotify) is a :class:`DaemonError`."""
+    try:
+        watcher.start()
+    except OSError as exc:
+        watcher.close()
+        raise DaemonError(f"{shown(exc.filename or watcher.folders[0])}: cannot watch: {exc.strerror or exc}") from exc
     return watcher
 
 

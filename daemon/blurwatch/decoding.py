@@ -25,6 +25,7 @@ import io
 import logging
 import math
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from PIL import Image
 
 from blurwatch import xmp
 from blurwatch.config import DecodeConfig
-from blurwatch.errors import DecodeError
+from blurwatch.errors import DecodeError, shown
 from blurwatch.xmp import Exif
 
 log = logging.getLogger(__name__)
@@ -146,28 +147,31 @@ def decode(path: Path, config: DecodeConfig) -> DecodedPhoto:
     return _decode_raw(path, content.size, config)
 
 
-def decode_colour(path: Path, long_side: int, min_preview_long_side: int) -> np.ndarray | None:
+def decode_colour(path: Path, long_side: int, min_preview_long_side: int, max_megapixels: float) -> np.ndarray | None:
     """A colour picture of ``path`` for people to look at: BGR, upright, at most ``long_side`` px.
 
     The routes of :func:`decode`: a JPEG reduced as it is decoded, a RAW's or HEIF's
     embedded preview (at least ``min_preview_long_side`` long). None for a RAW whose
     preview is missing or shorter (:func:`decode` then demosaics it, in gray). Raises
-    :class:`blurwatch.errors.DecodeError` like :func:`decode`.
+    :class:`blurwatch.errors.DecodeError` like :func:`decode`, also for a picture over
+    ``max_megapixels``.
     """
     path = Path(path)
     content = _read(path)
     if content.kind == "raw":
         with _opened_raw(path) as raw:
-            image = _raw_preview(path, raw, min_preview_long_side, long_side, colour=True)
+            image = _raw_preview(path, raw, min_preview_long_side, long_side, max_megapixels, colour=True)
     elif content.kind == "jpeg":
         header = _jpeg_header(path, content.data)
-        image = orient(_jpeg_pixels(path, content.data, header, long_side, colour=True),
+        image = orient(_jpeg_pixels(path, content.data, header, long_side, max_megapixels, colour=True),
                        _jpeg_orientation(path, content.data, header))
     elif content.kind == "heif":
-        image = _heif_pixels(path, content.data, min_preview_long_side, colour=True).image
+        image = _heif_pixels(path, content.data, min_preview_long_side, max_megapixels, colour=True).image
     else:
+        exif = xmp.read_exif(path, content.data)
+        _check_budget(path, _image_size(content.data, exif), 1, max_megapixels)
         image = _imdecode(path, content.data, cv2.IMREAD_COLOR, "PNG, TIFF or BMP")
-        image = orient(image, _orientation(xmp.read_exif(path, content.data)) or 1)
+        image = orient(image, _orientation(exif) or 1)
     return None if image is None else fit(image, long_side)
 
 
@@ -207,7 +211,7 @@ def _kind(path: Path, head: bytes) -> str:
     is_raw_name = path.suffix.lower() in RAW_EXTENSIONS
     if head.startswith(_JPEG_MAGIC):
         if is_raw_name:
-            log.warning("%s: is a JPEG despite its RAW extension; decoding it as the JPEG it is", path)
+            log.warning("%s: is a JPEG despite its RAW extension; decoding it as the JPEG it is", shown(path))
         return "jpeg"
     if head.startswith((_PNG_MAGIC, _BMP_MAGIC)) or (head.startswith(_TIFF_MAGICS) and not is_raw_name):
         return "image"
@@ -225,15 +229,17 @@ def _decode_jpeg(path: Path, data: bytes, config: DecodeConfig) -> DecodedPhoto:
     header = _jpeg_header(path, data)
     exif = _jpeg_exif(path, data, header)
     orientation = _orientation(exif) or 1
-    gray = orient(_jpeg_pixels(path, data, header, config.working_long_side, colour=False), orientation)
+    gray = orient(_jpeg_pixels(path, data, header, config.working_long_side, config.max_megapixels, colour=False),
+                  orientation)
     full_size = _oriented_size((header.width, header.height), orientation)
     return _finish(path, gray, "jpeg", full_size, config, exif)
 
 
 def _decode_image(path: Path, data: bytes, config: DecodeConfig) -> DecodedPhoto:
     """PNG, TIFF or BMP: decoded whole (no reduced decoding exists for them), then downscaled."""
-    gray = _imdecode(path, data, cv2.IMREAD_GRAYSCALE, "PNG, TIFF or BMP")
     exif = xmp.read_exif(path, data)
+    _check_budget(path, _image_size(data, exif), 1, config.max_megapixels)
+    gray = _imdecode(path, data, cv2.IMREAD_GRAYSCALE, "PNG, TIFF or BMP")
     gray = orient(gray, _orientation(exif) or 1)
     full_size = (gray.shape[1], gray.shape[0])
     return _finish(path, gray, "image", full_size, config, exif)
@@ -299,7 +305,8 @@ def _jpeg_header(path: Path, data: bytes) -> _JpegHeader:
     raise DecodeError(path, "truncated JPEG (the file ends inside its header)")
 
 
-def _jpeg_pixels(path: Path, data: bytes, header: _JpegHeader, long_side: int, colour: bool) -> np.ndarray:
+def _jpeg_pixels(path: Path, data: bytes, header: _JpegHeader, long_side: int, max_megapixels: float,
+                 colour: bool) -> np.ndarray:
     """Decode to gray or BGR, reduced by the largest power of two that stays >= ``long_side``.
 
     Truncation is checked first: entropy-coded data cannot contain an EOI marker, so a
@@ -313,7 +320,38 @@ def _jpeg_pixels(path: Path, data: bytes, header: _JpegHeader, long_side: int, c
     scale = 1
     while scale < 8 and max(header.width, header.height) >= 2 * scale * long_side:
         scale *= 2
+    _check_budget(path, (header.width, header.height), scale, max_megapixels)
     return _imdecode(path, data, (_JPEG_COLOUR if colour else _JPEG_GRAY)[scale], "JPEG")
+
+
+def _image_size(data: bytes, exif: Exif) -> tuple[int, int] | None:
+    """A PNG's, BMP's or TIFF's width and height from its header, before any pixel is decoded."""
+    if data.startswith(_PNG_MAGIC) and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    if data.startswith(_BMP_MAGIC) and len(data) >= 26:
+        if int.from_bytes(data[14:18], "little") == 12:  # the old OS/2 header: 16-bit sizes
+            return int.from_bytes(data[18:20], "little"), int.from_bytes(data[20:22], "little")
+        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(
+            int.from_bytes(data[22:26], "little", signed=True))
+    width, height = _exif_number(exif, "Exif.Image.ImageWidth"), _exif_number(exif, "Exif.Image.ImageLength")
+    return (int(width), int(height)) if width and height else None
+
+
+def _check_budget(path: Path, size: tuple[int, int] | None, scale: int, max_megapixels: float) -> None:
+    """Refuse to decode a picture of ``size`` reduced by ``scale`` when it is over ``max_megapixels``.
+
+    A size the header does not tell (None) is left to the decoder (OpenCV's own limit is
+    about 1,000 MP).
+    """
+    if size is None:
+        return
+    width, height = (-(-side // scale) for side in size)
+    megapixels = width * height / 1e6
+    if megapixels > max_megapixels:
+        shown_mp = f"{megapixels:,.0f}" if megapixels >= 10 else f"{megapixels:.1f}"
+        raise DecodeError(path, f"would decode to {width}x{height} pixels ({shown_mp} MP), over the "
+                                f"{max_megapixels:g} MP budget (decode.max_megapixels); not decoded")
 
 
 def _imdecode(path: Path, data: bytes, flags: int, kind: str) -> np.ndarray:
@@ -337,11 +375,11 @@ class _HeifPixels(NamedTuple):
 
 
 def _decode_heif(path: Path, data: bytes, config: DecodeConfig) -> DecodedPhoto:
-    pixels = _heif_pixels(path, data, config.working_long_side, colour=False)
+    pixels = _heif_pixels(path, data, config.working_long_side, config.max_megapixels, colour=False)
     return _finish(path, pixels.image, pixels.source, pixels.full_size, config, xmp.read_exif(path, data))
 
 
-def _heif_pixels(path: Path, data: bytes, long_side: int, colour: bool) -> _HeifPixels:
+def _heif_pixels(path: Path, data: bytes, long_side: int, max_megapixels: float, colour: bool) -> _HeifPixels:
     """Decode a HEIF or AVIF image, from an embedded thumbnail when one is at least ``long_side`` long.
 
     libheif applies the container's rotation and mirroring as it decodes and resets the
@@ -355,6 +393,7 @@ def _heif_pixels(path: Path, data: bytes, long_side: int, colour: bool) -> _Heif
             source = str(image.format).lower()
             if image.draft(None, _size_with_long_side(image.size, long_side)) is not None:
                 source += "-thumbnail"
+            _check_budget(path, image.size, 1, max_megapixels)
             pixels = np.asarray(image.convert("RGB" if colour else "L"))
     except (OSError, ValueError, RuntimeError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise DecodeError(path, f"corrupt, truncated or unsupported HEIF/AVIF ({_one_line(str(exc))})") from exc
@@ -382,7 +421,8 @@ def _decode_raw(path: Path, file_size: int, config: DecodeConfig) -> DecodedPhot
     with _opened_raw(path) as raw:
         orientation = _FLIP_TO_ORIENTATION.get(raw.sizes.flip, 1)
         full_size = _oriented_size((raw.sizes.width, raw.sizes.height), orientation)
-        gray = _raw_preview(path, raw, config.raw_preview_min_long_side, config.working_long_side, colour=False)
+        gray = _raw_preview(path, raw, config.raw_preview_min_long_side, config.working_long_side,
+                            config.max_megapixels, colour=False)
         decoded_from = "raw-preview"
         if gray is None:
             gray = _raw_demosaic(path, raw, file_size, config)
@@ -393,22 +433,46 @@ def _decode_raw(path: Path, file_size: int, config: DecodeConfig) -> DecodedPhot
 @contextlib.contextmanager
 def _opened_raw(path: Path) -> Iterator[rawpy.RawPy]:
     """The RAW opened by LibRaw; whatever LibRaw refuses, then or while decoding, is a DecodeError."""
+    with _libraw_name(path) as name:
+        try:
+            with rawpy.imread(name) as raw:
+                yield raw
+        except rawpy.LibRawError as exc:
+            raise DecodeError(path, _libraw_reason(exc)) from exc
+
+
+@contextlib.contextmanager
+def _libraw_name(path: Path) -> Iterator[str]:
+    """A name LibRaw can open the file by: its path, or for a name that is not UTF-8 (LibRaw takes
+    UTF-8 names; old cards and Samba shares have others) the file opened here, under ``/proc/self/fd``.
+    """
+    name = str(path)
     try:
-        with rawpy.imread(str(path)) as raw:
-            yield raw
-    except rawpy.LibRawError as exc:
-        raise DecodeError(path, _libraw_reason(exc)) from exc
-    except UnicodeEncodeError as exc:  # rawpy passes names to LibRaw as UTF-8
-        raise DecodeError(path, "file name is not valid UTF-8, so LibRaw cannot open it; rename the file") from exc
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        yield name
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise DecodeError(path, f"cannot read it: {exc.strerror}") from exc
+    try:
+        if not os.path.exists(f"/proc/self/fd/{fd}"):
+            raise DecodeError(path, "file name is not valid UTF-8, so LibRaw cannot open it here; rename the file")
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
 
 
-def _raw_preview(path: Path, raw: rawpy.RawPy, min_long_side: int, long_side: int,
+def _raw_preview(path: Path, raw: rawpy.RawPy, min_long_side: int, long_side: int, max_megapixels: float,
                  colour: bool) -> np.ndarray | None:
     """The embedded preview in gray or BGR, upright, when it is at least ``min_long_side``; else None."""
     try:
         thumb = raw.extract_thumb()
     except rawpy.LibRawError as exc:  # no preview, or one LibRaw cannot give: demosaic instead
-        log.debug("%s: no usable embedded preview (%s)", path, _libraw_message(exc))
+        log.debug("%s: no usable embedded preview (%s)", shown(path), _libraw_message(exc))
         return None
     data = thumb.data
     if isinstance(data, np.ndarray):  # a bitmap: an RGB array, from old cameras and scanners
@@ -421,9 +485,9 @@ def _raw_preview(path: Path, raw: rawpy.RawPy, min_long_side: int, long_side: in
             header = _jpeg_header(path, data)
             if max(header.width, header.height) < min_long_side:
                 return None
-            image = _jpeg_pixels(path, data, header, long_side, colour)
+            image = _jpeg_pixels(path, data, header, long_side, max_megapixels, colour)
         except DecodeError as exc:
-            log.info("%s: embedded preview is unusable (%s); demosaicing instead", path, exc.reason)
+            log.info("%s: embedded preview is unusable (%s); demosaicing instead", shown(path), exc.reason)
             return None
         own_orientation = _orientation(xmp.read_exif(path, data[: header.scan_start] + _EOI))
     sensor = (raw.sizes.width, raw.sizes.height)
@@ -458,6 +522,7 @@ def _raw_demosaic(path: Path, raw: rawpy.RawPy, file_bytes: int, config: DecodeC
     NEFs claim 255 for 16-bit data), the data's own peak is the saturation point.
     """
     sizes = raw.sizes
+    _check_budget(path, (sizes.raw_width, sizes.raw_height), 1, config.max_megapixels)
     bits_per_pixel = file_bytes * 8 / max(1, sizes.raw_width * sizes.raw_height)
     if bits_per_pixel < _MIN_RAW_BITS_PER_PIXEL:
         raise DecodeError(
@@ -469,7 +534,7 @@ def _raw_demosaic(path: Path, raw: rawpy.RawPy, file_bytes: int, config: DecodeC
     saturation = peak if peak > 2 * raw.white_level else None
     if saturation is not None:
         log.info("%s: LibRaw's white level %d is far below the data (peak %d); scaling by the peak",
-                 path, raw.white_level, peak)
+                 shown(path), raw.white_level, peak)
     rgb = raw.postprocess(
         half_size=max(sizes.width, sizes.height) // 2 >= config.working_long_side,
         use_camera_wb=True,
@@ -559,7 +624,8 @@ def _finish(path: Path, gray: np.ndarray, decoded_from: str, full_size: tuple[in
     problem = _garbage(gray)
     if problem:
         raise DecodeError(path, f"decodes to garbage ({problem})")
-    log.debug("%s: decoded from %s, %dx%d at %dx%d", path, decoded_from, *full_size, gray.shape[1], gray.shape[0])
+    log.debug("%s: decoded from %s, %dx%d at %dx%d", shown(path), decoded_from, *full_size, gray.shape[1],
+              gray.shape[0])
     return DecodedPhoto(path=path, gray=gray, decoded_from=decoded_from, full_size=full_size, exif=exif)
 
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
 from blurwatch import decoding
+from blurwatch.errors import shown
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +70,17 @@ def find_jobs(paths: Iterable[Path], skipped: Counter[str] | None = None) -> tup
     skipped = Counter() if skipped is None else skipped
     for given in paths:
         path = Path(os.path.abspath(given))
-        if path.is_dir():
+        kind = _kind(path)
+        if kind == "folder":
             for photo in _walk(path, errors, skipped):
                 photos.setdefault(str(photo), photo)
-        elif path.is_file():
-            if decoding.is_photo(path):
-                photos.setdefault(str(path), path)
-            else:
-                log.warning("%s: not a photo blurwatch reads, skipped", path)
-                skipped[_type(path)] += 1
+        elif kind == "file" and decoding.is_photo(path):
+            photos.setdefault(str(path), path)
+        elif kind == "file":
+            log.warning("%s: not a photo blurwatch reads, skipped", shown(path))
+            skipped[_type(path)] += 1
         else:
-            errors.append(f"{path}: no such file or folder")
+            errors.append(f"{shown(path)}: {kind}")
     return group(photos.values()), errors
 
 
@@ -116,11 +118,27 @@ def shot_key(photo: Path) -> tuple[Path, str]:
     return photo.parent, photo.stem.lower()
 
 
+def _kind(path: Path) -> str:
+    """"file" or "folder", else why ``path`` is neither, in words for an error line."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "no such file or folder"
+    except OSError as exc:
+        return f"cannot look at it: {exc.strerror}"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISREG(mode):
+        return "file"
+    what = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    return f"is {what}, not a photo or a folder; skipped"
+
+
 def _walk(top: Path, errors: list[str], skipped: Counter[str]) -> Iterable[Path]:
     """Candidate photos under ``top``, skipping hidden and ignored folders; unreadable folders are errors."""
 
     def report(exc: OSError) -> None:
-        errors.append(f"{exc.filename}: cannot read folder: {exc.strerror}")
+        errors.append(f"{shown(exc.filename)}: cannot read folder: {exc.strerror}")
 
     for folder, subfolders, files in os.walk(top, onerror=report):
         subfolders[:] = sorted(d for d in subfolders if not _skipped_folder(d))

@@ -9,8 +9,15 @@ there and outcomes back) or here, one after the other, with :func:`run_sequentia
 
 A photo that cannot be decoded, or whose sidecar cannot be merged into, is a one-line
 error naming it in :attr:`Outcome.errors`; the other photo of a pair still gets its
-verdict. Anything else raised is a bug. A dry run writes nothing but still reads the
-sidecars, to tell what writing would do (a rating set by hand that would be kept).
+verdict. A photo replaced or rewritten while it was judged (its inode, size or mtime
+moved) gets no sidecar: the verdict is about the file that was read. That error, and a
+sidecar another program kept saving while blurwatch merged into it, may pass by
+themselves: such photos are in :attr:`Outcome.retry`, for the daemon to try again.
+Anything else raised is a bug. A dry run writes nothing but still reads the sidecars,
+to tell what writing would do (a rating set by hand that would be kept).
+
+A job calls ``progress`` after each stage (decoded, judged, each photo's sidecar
+written), which is how the worker pool tells a slow photo from a hung worker.
 
 The job also notes how its photo was taken (:class:`blurwatch.capture.Capture`: camera,
 time, exposure settings, a likeness hash of the image it decoded), which the burst stage
@@ -24,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +39,8 @@ from blurwatch import capture, decoding, pipeline, sidecar
 from blurwatch.bursts import Membership
 from blurwatch.capture import Capture
 from blurwatch.config import Config
-from blurwatch.errors import DecodeError, PhotoError, SidecarError
+from blurwatch.errors import Busy, DecodeError, PhotoError, SidecarError, shown
+from blurwatch.files import Fingerprint
 from blurwatch.pipeline import PhotoResult
 from blurwatch.sharpness import SharpnessModel
 from blurwatch.sidecar import Merged
@@ -58,6 +66,7 @@ class Outcome:
     merges: tuple[Merged, ...] = ()  # what writing did (a dry run: would do) to each sidecar
     errors: Mapping[Path, str] = field(default_factory=dict)  # photo -> one line naming the file that failed
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds to "decode", "score", "group", "write"
+    retry: frozenset[Path] = frozenset()  # photos whose error may pass: they or their sidecars kept changing
     capture: Capture | None = None  # how the judged photo was taken, for the burst stage
     group: Membership | None = None  # the burst or bracket its sidecar records (kept by this write)
 
@@ -80,24 +89,25 @@ class Outcome:
         return next((merges[p] for p in sidecar.sidecar_paths(photo, naming) if p in merges), None)
 
 
-def run_job(job: Job, config: Config, model: SharpnessModel) -> Outcome:
+def run_job(job: Job, config: Config, model: SharpnessModel, progress: Callable[[], None] = lambda: None) -> Outcome:
     """Judge the job's first decodable photo, then write the verdict beside every photo.
 
     Pure apart from the sidecar writes (none with ``dry_run``). A sidecar that cannot be
     merged into is reported for that photo, and the other photos are still written.
     """
     timings = {"decode": 0.0, "score": 0.0, "group": 0.0, "write": 0.0}
+    identities = {photo: Fingerprint.now(photo) for photo in job.photos}
     try:
-        result, taken = _judge_first_decodable(job, config, model, timings)
+        result, taken = _judge_first_decodable(job, config, model, timings, progress)
     except PhotoError as exc:
         return Outcome.failed(job, str(exc), timings)
     started = time.perf_counter()
     keep = sidecar.STORED if config.burst.enabled else None  # bursts turned off: their groups go
-    merges, errors = write_verdicts(job, result, config, group=keep)
+    merges, errors, retry = write_verdicts(job, result, config, identities, progress, group=keep)
     timings["write"] = time.perf_counter() - started
-    log.debug("%s: %s %s", job.photos[0], result.verdict.decision, ",".join(result.verdict.reasons))
+    log.debug("%s: %s %s", shown(job.photos[0]), result.verdict.decision, ",".join(result.verdict.reasons))
     group = next((m.group for m in merges if m.photo == job.photos[0]), merges[0].group if merges else None)
-    return Outcome(job, result, tuple(merges), errors, timings, taken, group)
+    return Outcome(job, result, tuple(merges), errors, timings, frozenset(retry), capture=taken, group=group)
 
 
 def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -> Iterator[Outcome]:
@@ -110,8 +120,8 @@ def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -
         yield run_job(job, config, model)
 
 
-def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel,
-                           timings: dict[str, float]) -> tuple[PhotoResult, Capture | None]:
+def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel, timings: dict[str, float],
+                           progress: Callable[[], None]) -> tuple[PhotoResult, Capture | None]:
     """Decode the photos in order until one works, then judge it and note how it was taken (each stage timed)."""
     for index, photo in enumerate(job.photos):
         started = time.perf_counter()
@@ -120,13 +130,15 @@ def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel,
         except DecodeError as exc:
             if index == len(job.photos) - 1:
                 raise
-            log.info("%s; trying %s instead", exc, job.photos[index + 1])
+            log.info("%s; trying %s instead", exc, shown(job.photos[index + 1]))
             continue
         finally:
             timings["decode"] += time.perf_counter() - started
+            progress()
         started = time.perf_counter()
         result = pipeline.judge(decoded, config, model)
         timings["score"] = time.perf_counter() - started
+        progress()
         if not config.burst.enabled:
             return result, None
         started = time.perf_counter()
@@ -144,22 +156,35 @@ def _mtime(photo: Path) -> float:
         return 0.0
 
 
-def write_verdicts(job: Job, result: PhotoResult, config: Config,
-                   group: sidecar.GroupChoice = sidecar.STORED) -> tuple[list[Merged], dict[Path, str]]:
-    """The verdict into every photo's sidecars: what it did to each, and an error line per photo that failed.
+def write_verdicts(job: Job, result: PhotoResult, config: Config, identities: Mapping[Path, Fingerprint | None],
+                   progress: Callable[[], None] = lambda: None, *, group: sidecar.GroupChoice = sidecar.STORED,
+                   ) -> tuple[list[Merged], dict[Path, str], set[Path]]:
+    """The verdict into the sidecars of every photo still the one that was read.
 
     ``group`` is the burst or bracket to record: the job keeps the one each sidecar
-    records, the burst stage gives the one it decided. The RAW of a pair goes first:
-    the Adobe-named ``IMG_1.xmp`` the pair shares is the RAW's in Lightroom's eyes, so
-    the verdict it holds is recorded as the RAW's.
+    records, the burst stage gives the one it decided. Returns what it did to each
+    sidecar, an error line per photo that failed, and the photos whose failure may pass
+    (see :attr:`Outcome.retry`). The RAW of a pair goes first: the Adobe-named
+    ``IMG_1.xmp`` the pair shares is the RAW's in Lightroom's eyes, so the verdict it
+    holds is recorded as the RAW's.
     """
     merges: list[Merged] = []
     errors: dict[Path, str] = {}
+    retry: set[Path] = set()
     for photo in sorted(job.photos, key=lambda p: p.suffix.lower() not in decoding.RAW_EXTENSIONS):
+        if not job.dry_run and Fingerprint.now(photo) != identities[photo]:
+            errors[photo] = (f"{shown(photo)}: changed while blurwatch judged it (replaced, or still being "
+                             "written); no sidecar written, as the verdict is about the file that was read")
+            retry.add(photo)
+            continue
         try:
             merges += sidecar.merge_verdict(photo, result, config.sidecar, job.force,
                                             done=[m.sidecar for m in merges], dry_run=job.dry_run,
                                             group=group, burst=config.burst)
-        except SidecarError as exc:  # it names the sidecar; the line must start with the photo
-            errors[photo] = str(exc) if exc.path == photo else f"{photo}: {exc}"
-    return merges, errors
+        except (SidecarError, Busy) as exc:  # it names the sidecar; the line must start with the photo
+            errors[photo] = str(exc) if exc.path == photo else f"{shown(photo)}: {exc}"
+            if isinstance(exc, Busy):
+                retry.add(photo)
+        finally:
+            progress()
+    return merges, errors, retry

@@ -40,15 +40,22 @@ wrote (a reject that became a keep, a review that became a keep), blurwatch puts
 the prior value, or removes its own when there was none.
 
 This module is the policy: which keys a verdict sets and the rules above. How a sidecar
-is read and merged safely is :mod:`blurwatch.xmp` (exiv2, hostile files refused), how it
-is replaced without ever leaving half a file or losing another program's save is
-:mod:`blurwatch.files`; their errors reach callers as :class:`SidecarError`.
+is read and merged safely is :mod:`blurwatch.xmp` (hostile files refused, every merge
+verified through exiv2) and :mod:`blurwatch.packet` (the XML edit), how it is replaced
+without ever leaving half a file, losing another program's save or its owner, ACL and
+attributes is :mod:`blurwatch.files`; their errors reach callers as
+:class:`SidecarError`. Two of them are worth a second look: a sidecar that reads as XML
+cut short is read again after a moment while it keeps changing (darktable rewrites
+sidecars in place, so a read can catch one half-written), and one another program saved
+while blurwatch merged into it is merged into again, from what was saved, up to
+:data:`MERGE_PAUSES` more times; then it is :class:`Busy`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -58,15 +65,22 @@ from typing import Literal
 from blurwatch import bursts, files, xmp
 from blurwatch.bursts import Membership
 from blurwatch.config import BurstConfig, SidecarConfig
-from blurwatch.errors import FileError, SidecarError
+from blurwatch.errors import Busy, FileError, SidecarError, shown
 from blurwatch.pipeline import PhotoResult
 from blurwatch.verdict import Verdict
-from blurwatch.xmp import Value
+from blurwatch.xmp import Value, Written
 
 NAMESPACE = "http://ns.blurwatch.org/xmp/1.0/"
 PREFIX = "blurwatch"
 
 log = logging.getLogger(__name__)
+
+# A sidecar another program saved while blurwatch merged into it is merged into again
+# after these pauses (seconds), then left with that save and reported as busy.
+MERGE_PAUSES = (0.1, 0.3, 0.9)
+# A sidecar that reads as XML cut short may be a save caught half-written; it is read
+# again after these pauses as long as its bytes keep changing.
+READ_PAUSES = (0.2, 0.5, 1.0)
 
 RATING = "Xmp.xmp.Rating"
 LABEL = "Xmp.xmp.Label"
@@ -165,7 +179,8 @@ def write_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force
     the burst or bracket to record, by default the one recorded already; the verdict
     written is ``result``'s after that group's rule (``burst``, default settings when
     None). Raises :class:`SidecarError` (naming the sidecar) when one cannot be merged
-    into safely.
+    into safely, and :class:`Busy` when another program saved it every time blurwatch
+    merged into it.
     """
     merge_verdict(photo, result, config, force, done, group=group, burst=burst)
     return sidecar_paths(photo, config.naming)
@@ -178,13 +193,22 @@ def merge_verdict(photo: Path, result: PhotoResult, config: SidecarConfig, force
 
     With ``dry_run`` nothing is written: the answer is what writing would do.
     """
-    override = force or config.overwrite_manual_rating
+    rule = _Rule(force or config.overwrite_manual_rating, group, burst or BurstConfig(), config)
     merged = []
     for sidecar in sidecar_paths(photo, config.naming):
         if sidecar not in done:
-            with _as_sidecar_errors():
-                merged.append(_merge(sidecar, photo, result, override, dry_run, group, burst or BurstConfig(), config))
+            merged.append(_merge_again_if_saved(sidecar, photo, result, rule, dry_run))
     return merged
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """How a verdict is merged: whether hand-set values may go, and the group it is written with."""
+
+    override: bool
+    group: GroupChoice
+    burst: BurstConfig
+    sidecar: SidecarConfig
 
 
 def read_verdict(photo: Path, naming: str = "darktable") -> StoredVerdict | None:
@@ -220,30 +244,63 @@ def _reading_order(photo: Path, naming: str) -> list[Path]:
 
 @contextlib.contextmanager
 def _as_sidecar_errors() -> Iterator[None]:
-    """The file layers' errors as :class:`SidecarError`, worded for a sidecar."""
+    """The file layers' errors as :class:`SidecarError`; :class:`files.Changed` and :class:`xmp.Unfinished` pass,
+    for a retry."""
     try:
         yield
-    except SidecarError:
+    except (SidecarError, files.Changed, xmp.Unfinished):
         raise
-    except files.Changed as exc:
-        raise SidecarError(exc.path, "was changed by another program while blurwatch merged into it; "
-                                     "left as it is, it will be scored again") from exc
     except FileError as exc:
         raise SidecarError(exc.path, exc.reason) from exc
 
 
+def _merge_again_if_saved(sidecar: Path, photo: Path, result: PhotoResult, rule: _Rule,
+                          dry_run: bool) -> Merged:
+    """:func:`_merge`, again from the new content each time another program saved the sidecar meanwhile."""
+    for attempt, pause in enumerate((*MERGE_PAUSES, None), start=1):
+        try:
+            with _as_sidecar_errors():
+                return _merge(sidecar, photo, result, rule, dry_run)
+        except files.Changed as exc:
+            if pause is None:
+                raise Busy(sidecar, f"was saved, or open for writing, by another program each of the {attempt} times "
+                                    "blurwatch merged its verdict into it; left with that program's version, without "
+                                    "a verdict") from exc
+            log.info("%s: saved by another program while blurwatch merged into it; merging into the new "
+                     "content", shown(sidecar))
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
 def _read(sidecar: Path) -> xmp.Sidecar:
-    with _as_sidecar_errors():
-        return xmp.read(sidecar)
+    """The sidecar, read again after a moment while it reads as XML cut short and its bytes keep changing.
+
+    darktable rewrites a sidecar in place, so a read can catch one half-written.
+    """
+    seen: bytes | None = None
+    for pause in (*READ_PAUSES, None):
+        try:
+            with _as_sidecar_errors():
+                return xmp.read(sidecar)
+        except xmp.Unfinished as exc:
+            if exc.data == seen:
+                raise SidecarError(sidecar, f"{exc.reason} (the same a moment later, so no save in progress); "
+                                            "left as it is") from exc
+            if pause is None:
+                raise SidecarError(sidecar, f"{exc.reason} and still changing after "
+                                            f"{sum(READ_PAUSES):.1f} s; left as it is") from exc
+            seen = exc.data
+            log.debug("%s; reading it again in %.1f s (a save in progress?)", exc, pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
-def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool, dry_run: bool, group: GroupChoice,
-           burst: BurstConfig, config: SidecarConfig) -> Merged:
+def _merge(sidecar: Path, photo: Path, result: PhotoResult, rule: _Rule, dry_run: bool) -> Merged:
     """Write ``result`` (after its group's rule) into one sidecar unless it already holds that in meaning."""
-    loaded = xmp.read(sidecar)
-    membership = _stored_group(loaded.fields) if group == STORED else group
-    decided = bursts.decide(result, membership, burst, config)
-    changes, kept = _plan(sidecar, loaded.fields, photo, decided, override, membership)
+    loaded = _read(sidecar)
+    group = _stored_group(loaded.fields) if rule.group == STORED else rule.group
+    decided = bursts.decide(result, group, rule.burst, rule.sidecar)
+    changes, kept = _plan(sidecar, loaded.fields, photo, decided, rule.override, group)
     other = _shared_with(sidecar, photo, loaded.fields)
     if other is not None:
         del changes[PHOTO_KEY]
@@ -252,13 +309,13 @@ def _merge(sidecar: Path, photo: Path, result: PhotoResult, override: bool, dry_
                                         "sidecar; use darktable naming to keep their verdicts apart")
     after = {key: value for key, value in {**loaded.fields, **changes}.items() if value is not None}
     merged = Merged(photo, sidecar, bool(changes), _parse_rating(after.get(RATING)), set_by_hand(RATING, after), kept,
-                    membership)
+                    group)
     if not changes:
-        log.debug("%s: already holds this verdict, left unchanged", sidecar)
+        log.debug("%s: already holds this verdict, left unchanged", shown(sidecar))
     elif not dry_run:
         changes[SCORED_KEY] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         files.replace_unchanged(loaded.file, xmp.merge(loaded, changes))
-        log.debug("%s: wrote verdict %s", sidecar, decided.verdict.decision)
+        log.debug("%s: wrote verdict %s", shown(sidecar), decided.verdict.decision)
     return merged
 
 
@@ -270,10 +327,18 @@ def _shared_with(sidecar: Path, photo: Path, fields: Mapping[str, Value]) -> str
     overwrite each other on every run. A darktable-named sidecar belongs to its photo
     alone, even when the photo was renamed or copied.
     """
-    other = _text(fields.get(PHOTO_KEY), photo.name)
-    if other == photo.name or sidecar.name == photo.name + ".xmp":
+    name = shown(photo.name)
+    other = _text(fields.get(PHOTO_KEY), name)
+    if other == name or sidecar.name == photo.name + ".xmp":
         return None
-    return other if (sidecar.parent / other).exists() else None
+    return other if _present(sidecar.parent, other) else None
+
+
+def _present(folder: Path, name: str) -> bool:
+    """Whether a file :func:`shown` as ``name`` is in ``folder`` (a name not UTF-8 is kept escaped)."""
+    if (folder / name).exists():
+        return True
+    return "\\" in name and any(shown(entry.name) == name for entry in folder.iterdir())
 
 
 # --- reading -----------------------------------------------------------------------
@@ -316,7 +381,7 @@ def _stored_group(fields: Mapping[str, Value]) -> Membership | None:
 
 
 def _plan(sidecar: Path, fields: Mapping[str, Value], photo: Path, result: PhotoResult,
-          override: bool, group: Membership | None) -> tuple[dict[str, Value | None], tuple[str, ...]]:
+          override: bool, group: Membership | None) -> tuple[dict[str, Written | None], tuple[str, ...]]:
     """The keys whose values must change (None = remove the key), and the owned values kept as set by hand."""
     wanted = _verdict_fields(photo, result)
     wanted.update(_group_fields(group))
@@ -326,9 +391,9 @@ def _plan(sidecar: Path, fields: Mapping[str, Value], photo: Path, result: Photo
     return {key: value for key, value in wanted.items() if not _same(fields.get(key), value)}, kept
 
 
-def _group_fields(group: Membership | None) -> dict[str, Value | None]:
+def _group_fields(group: Membership | None) -> dict[str, Written | None]:
     """Every group key: this group's values, None (removed) for the others."""
-    wanted: dict[str, Value | None] = {}
+    wanted: dict[str, Written | None] = {}
     for kind in bursts.KINDS:
         id_key, size_key, best_key = _group_keys(kind)
         ours = group is not None and group.kind == kind
@@ -338,7 +403,7 @@ def _group_fields(group: Membership | None) -> dict[str, Value | None]:
     return wanted
 
 
-def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Value | None]:
+def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Written | None]:
     """blurwatch's own namespace, from the same numbers as ``--json`` prints."""
     data = result.to_json()
     scores = data["scores"]
@@ -352,12 +417,12 @@ def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Value | None]
         _key("SharpnessMap"): data["sharpness_map"],
         _key("ModelVersion"): data["model_version"],
         _key("DecodedFrom"): data["decoded_from"],
-        PHOTO_KEY: photo.name,
+        PHOTO_KEY: shown(photo.name),  # XMP text is Unicode: a name not UTF-8 is kept escaped
     }
 
 
 def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResult,
-                  override: bool) -> tuple[dict[str, Value | None], tuple[str, ...]]:
+                  override: bool) -> tuple[dict[str, Written | None], tuple[str, ...]]:
     """Rating, Label and PickLabel with blurwatch's markers by the ownership rule; and those kept as set by hand."""
     decision = result.verdict.decision
     wanted = {
@@ -365,7 +430,7 @@ def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResul
         LABEL: REVIEW_LABEL if decision == "review" else None,
         PICK_LABEL: PICK_LABELS[decision],
     }
-    changes: dict[str, Value | None] = {}
+    changes: dict[str, Written | None] = {}
     kept = []
     for key, want in wanted.items():
         wrote_key, prior_key = _marker("Wrote", key), _marker("Prior", key)
@@ -374,7 +439,7 @@ def _owned_fields(sidecar: Path, fields: Mapping[str, Value], result: PhotoResul
                                             set_by_hand(key, fields) and not override)
         if want is not None and value != want:
             log.info("%s: keeping %s %s set by hand (force or overwrite_manual_rating replaces it)",
-                     sidecar, OWNED[key], current)
+                     shown(sidecar), OWNED[key], current)
             kept.append(OWNED[key])
         changes.update({key: value, wrote_key: wrote, prior_key: prior})
     return changes, tuple(kept)
@@ -420,7 +485,7 @@ def _decide_owned(current: str | None, wrote: str | None, prior: str | None, wan
     return want, want, current if theirs else prior
 
 
-def _tag_fields(fields: Mapping[str, Value], verdict: Verdict, group: Membership | None) -> dict[str, Value | None]:
+def _tag_fields(fields: Mapping[str, Value], verdict: Verdict, group: Membership | None) -> dict[str, Written | None]:
     """Both keyword bags: the user's keywords kept, blurwatch's replaced by this verdict's.
 
     darktable reads only ``lr:hierarchicalSubject`` when it is there, so a newly created

@@ -5,6 +5,9 @@ counts as handled when its path, size, mtime and the model version match a row, 
 restart skips finished work and a changed file or a new model is scored again. Broken
 photos get a row too (with their error), which is how each is reported only once.
 
+A photo's path is its key: as text, or, for a name that is not UTF-8 (which SQLite text
+cannot hold), as the name's bytes (:func:`key`).
+
 The ``frames`` table keeps what the burst stage needs across restarts: each scored
 shot's capture facts, the group its sidecar records, and whether its camera's burst is
 still open (:mod:`blurwatch.burst_tracker`). Schema version 2 added it; a version 1
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import stat
 import time
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from blurwatch.bursts import Membership
 from blurwatch.capture import Capture
+from blurwatch.errors import one_line
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +66,7 @@ CREATE TABLE IF NOT EXISTS daemon (
     model_version TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS frames (
-    path TEXT PRIMARY KEY,           -- the shot's first photo
+    path TEXT PRIMARY KEY,           -- the shot's first photo (bytes for a name that is not UTF-8, as in photos)
     photos TEXT NOT NULL,            -- JSON list: every photo of the shot (a RAW+JPEG pair)
     folder TEXT NOT NULL,
     camera TEXT NOT NULL,
@@ -74,6 +79,16 @@ CREATE TABLE IF NOT EXISTS frames (
 CREATE INDEX IF NOT EXISTS frames_run ON frames (folder, camera, clock, taken);
 CREATE INDEX IF NOT EXISTS frames_open ON frames (open);
 """
+
+
+def key(path: Path) -> str | bytes:
+    """A photo's key in the database: its path as text, or as bytes when the name is not UTF-8."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return text
 
 
 @dataclass(frozen=True)
@@ -172,7 +187,7 @@ class StateDB:
         """True when this exact file version was scored, or reported broken, with this model."""
         row = self._conn.execute(
             "SELECT 1 FROM photos WHERE path = ? AND size = ? AND mtime_ns = ? AND model_version = ?",
-            (str(path), stamp.size, stamp.mtime_ns, model_version),
+            (key(path), stamp.size, stamp.mtime_ns, model_version),
         ).fetchone()
         return row is not None
 
@@ -190,8 +205,8 @@ class StateDB:
         with self._conn:
             self._conn.execute(
                 "INSERT OR REPLACE INTO photos VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(path), stamp.size, stamp.mtime_ns, model_version, verdict, ",".join(reasons),
-                 error, seconds, time.time()),
+                (key(path), stamp.size, stamp.mtime_ns, model_version, verdict, ",".join(reasons),
+                 None if error is None else one_line(error), seconds, time.time()),
             )
 
     def record_frame(self, photos: tuple[Path, ...], capture: Capture, group: Membership | None) -> None:
@@ -199,7 +214,7 @@ class StateDB:
         with self._conn:
             self._conn.execute(
                 "INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                (str(photos[0]), json.dumps([str(p) for p in photos]), str(photos[0].parent), capture.camera,
+                (key(photos[0]), json.dumps([str(p) for p in photos]), key(photos[0].parent), capture.camera,
                  capture.clock, capture.taken, json.dumps(capture.to_json()), _group_json(group)),
             )
 
@@ -207,11 +222,11 @@ class StateDB:
         """The burst stage decided these shots: the groups their sidecars now record."""
         with self._conn:
             self._conn.executemany("UPDATE frames SET grp = ?, open = 0 WHERE path = ?",
-                                   [(_group_json(group), str(path)) for path, group in groups.items()])
+                                   [(_group_json(group), key(path)) for path, group in groups.items()])
 
     def forget_frames(self, paths: Iterable[Path]) -> None:
         with self._conn:
-            self._conn.executemany("DELETE FROM frames WHERE path = ?", [(str(path),) for path in paths])
+            self._conn.executemany("DELETE FROM frames WHERE path = ?", [(key(path),) for path in paths])
 
     def open_frames(self) -> list[StoredFrame]:
         """Shots whose camera's burst was not decided yet (the daemon stopped first)."""
@@ -220,7 +235,7 @@ class StateDB:
     def frames_between(self, like: StoredFrame, start: float, end: float) -> list[StoredFrame]:
         """Shots of ``like``'s folder, camera and clock taken from ``start`` to ``end``."""
         return self._frames("folder = ? AND camera = ? AND clock = ? AND taken BETWEEN ? AND ?",
-                            (str(like.photo.parent), like.capture.camera, like.capture.clock, start, end))
+                            (key(like.photo.parent), like.capture.camera, like.capture.clock, start, end))
 
     def frames_in_group(self, group_id: str) -> list[StoredFrame]:
         return self._frames("json_extract(grp, '$.id') = ?", (group_id,))
@@ -277,7 +292,7 @@ class StateDB:
             "SELECT path, error, done_at FROM photos WHERE error IS NOT NULL ORDER BY done_at DESC LIMIT ?",
             (limit,),
         )
-        return [BrokenPhoto(*row) for row in rows]
+        return [BrokenPhoto(os.fsdecode(path), error, done_at) for path, error, done_at in rows]
 
 
 def _group_json(group: Membership | None) -> str | None:

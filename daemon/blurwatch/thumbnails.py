@@ -66,7 +66,7 @@ def make_thumbnails(photos: Sequence[Path], folder: Path, config: Config) -> dic
 
 def picture(photo: Path, config: DecodeConfig) -> np.ndarray:
     """The thumbnail's pixels: BGR, upright, at most :data:`LONG_SIDE` px. Raises DecodeError."""
-    image = decoding.decode_colour(photo, LONG_SIDE, MIN_EMBEDDED)
+    image = decoding.decode_colour(photo, LONG_SIDE, MIN_EMBEDDED, config.max_megapixels)
     if image is not None:
         return image
     gray = decoding.decode(photo, dataclasses.replace(config, working_long_side=LONG_SIDE)).gray

@@ -6,7 +6,7 @@ Three parts, after watchdog's own split:
   changed how (in a dict, so a 5,000-file burst is 5,000 small entries) and wakes the
   daemon's main loop through a pipe; it never reads a file.
 * :class:`Watcher` owns the observer: inotify, or polling when asked (network shares)
-  or when inotify runs out of watches.
+  or when inotify runs out of watches. Folders that are not there are watched for.
 * :class:`Settler` decides, in the main loop, when a file is safe to read: no event and
   no change of size or mtime for ``quiet_seconds``, or a quarter of that after the
   writer closed it (or renamed it into place), which is what keeps latency low for the
@@ -22,6 +22,7 @@ import heapq
 import itertools
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from blurwatch.discovery import is_candidate, shot_key
-from blurwatch.errors import ConfigError, DaemonError
+from blurwatch.errors import shown
 from blurwatch.state import Stamp
 
 log = logging.getLogger(__name__)
@@ -114,24 +115,45 @@ class Inbox(events.FileSystemEventHandler):
 
 
 class Watcher:
-    """The folders' observer: inotify where it can, polling where it must."""
+    """The folders' observer: inotify where it can, polling where it must.
+
+    A folder asked for that is not there (a card or share not mounted yet, a folder
+    deleted) is warned about and watched for: :meth:`healthy` turns False when one
+    appears, goes away, or is mounted over (its device changes), and :meth:`recover`
+    then watches what is there and names the folders to scan.
+    """
 
     def __init__(self, folders: Sequence[Path], poll: bool, poll_interval: float) -> None:
-        for folder in folders:
-            if not folder.is_dir():
-                raise ConfigError(f"{folder}: folder to watch does not exist")
         self.folders = tuple(folders)
         self.poll = poll
         self.poll_interval = poll_interval
         self.inbox = Inbox(self.folders)
         self._observer: BaseObserver | None = None
+        self._watched: dict[Path, tuple[int, int]] = {}  # folder -> (device, inode) when watching began
+        self._closed = False
 
     @property
     def kind(self) -> str:
         return "polling" if self.poll else "inotify"
 
+    @property
+    def watched(self) -> tuple[Path, ...]:
+        """The folders being watched: those asked for that exist."""
+        return tuple(folder for folder in self.folders if folder in self._watched)
+
+    @property
+    def missing(self) -> tuple[Path, ...]:
+        """The folders asked for that are not there (yet)."""
+        return tuple(folder for folder in self.folders if folder not in self._watched)
+
     def start(self) -> None:
-        """Start watching; when inotify runs out of watches or instances, poll instead."""
+        """Watch the folders that exist; when inotify runs out of watches or instances, poll instead."""
+        self._watched = _identities(self.folders)
+        for folder in self.missing:
+            log.warning("%s: folder to watch does not exist; watching for it to appear (a card or share "
+                        "mounted later)", shown(folder))
+        if not self._watched:
+            return
         try:
             self._observer = self._start(self.poll)
         except OSError as exc:
@@ -139,36 +161,41 @@ class Watcher:
                 raise
             self._poll_instead(exc.strerror or str(exc))
             return
-        if not self.healthy():
-            self.recover()
+        if not self.poll and not _inotify_has_room(self.watched[0]):
+            self.stop()
+            self._poll_instead("inotify watch limit reached (see fs.inotify.max_user_watches)")
 
     def healthy(self) -> bool:
-        """False when watching broke: an emitter stopped (its folder went away), or inotify ran out.
+        """False when watching no longer matches the folders, or broke.
 
-        watchdog silently skips sub-folders it cannot watch, so running out is seen by
-        trying to add one more watch ourselves.
+        A folder appeared, went away or was mounted over; an emitter stopped; or inotify
+        ran out of watches (watchdog silently skips sub-folders it cannot watch, so that
+        is seen by trying to add one more watch ourselves).
         """
-        if self._observer is None or not all(e.is_alive() for e in self._observer.emitters):
+        if _identities(self.folders) != self._watched:
             return False
-        return self.poll or _inotify_has_room(self.folders[0])
+        if self._observer is None:
+            return not self._watched
+        if not all(emitter.is_alive() for emitter in self._observer.emitters):
+            return False
+        return self.poll or _inotify_has_room(self.watched[0])
 
-    def recover(self) -> None:
-        """Watch again after :meth:`healthy` turned False; the caller rescans the folders.
+    def recover(self) -> tuple[Path, ...]:
+        """Watch again after :meth:`healthy` turned False; returns the folders to scan (watched anew).
 
-        Folders that are gone are dropped (an error each; none left is a
-        :class:`DaemonError`); otherwise inotify ran out of watches, so poll instead.
+        A folder that is gone is watched for; polling is the fallback only when inotify
+        really has no watch left.
         """
+        before = self._watched
+        for folder in before.keys() - _identities(self.folders).keys():
+            log.error("%s: watched folder is gone; watching for it to come back", shown(folder))
         self.stop()
-        gone = [folder for folder in self.folders if not folder.is_dir()]
-        for folder in gone:
-            log.error("%s: watched folder is gone; no longer watching it", folder)
-        self.folders = tuple(folder for folder in self.folders if folder not in gone)
-        if not self.folders:
-            raise DaemonError(f"{gone[0]}: no watched folder is left")
-        if gone or self.poll:
-            self.start()
-        else:
-            self._poll_instead("inotify watch limit reached (see fs.inotify.max_user_watches)")
+        self.start()
+        anew = tuple(folder for folder in self.watched if before.get(folder) != self._watched[folder])
+        for folder in anew:
+            log.info("%s: folder is %s; watching and scanning it", shown(folder),
+                     "there now" if folder not in before else "a different one now (mounted, or made again)")
+        return anew
 
     def stop(self) -> None:
         if self._observer is not None:
@@ -177,17 +204,21 @@ class Watcher:
             self._observer = None
 
     def close(self) -> None:
+        """Stop watching and close the inbox; closing twice does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self.stop()
         self.inbox.close()
 
     def _poll_instead(self, why: str) -> None:
-        log.warning("%s: %s; polling every %.1f s instead", self.folders[0], why, self.poll_interval)
+        log.warning("%s: %s; polling every %.1f s instead", shown(self.watched[0]), why, self.poll_interval)
         self.poll = True
         self._observer = self._start(True)
 
     def _start(self, poll: bool) -> BaseObserver:
         observer = PollingObserver(timeout=self.poll_interval) if poll else Observer()
-        for folder in self.folders:
+        for folder in self.watched:
             observer.schedule(self.inbox, str(folder), recursive=True, event_filter=_EVENTS)
         try:
             observer.start()
@@ -195,6 +226,19 @@ class Watcher:
             observer.stop()
             raise
         return observer
+
+
+def _identities(folders: Sequence[Path]) -> dict[Path, tuple[int, int]]:
+    """The folders that exist now, each with its (device, inode): a mount on it changes the device."""
+    found = {}
+    for folder in folders:
+        try:
+            info = folder.stat()
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            found[folder] = (info.st_dev, info.st_ino)
+    return found
 
 
 def _inotify_has_room(folder: Path) -> bool:

@@ -15,7 +15,11 @@ from one thread and collect from another.
 
 An expected failure is in the outcome (:attr:`blurwatch.job.Outcome.errors`); any
 exception out of a worker's job is a bug and is raised again in the parent as
-:class:`WorkerBug`, carrying the worker's traceback text. A worker stopped by SIGTERM dies
+:class:`WorkerBug`, carrying the worker's traceback text. A worker tells the parent
+after each stage of a job (decoded, judged, each sidecar written), so that
+:meth:`WorkerPool.silence` tells a slow photo from a hung worker. What C libraries print
+on a worker's stderr during a job (libpng's and libjpeg's warnings, which name no file)
+is logged as a line naming the job's photo. A worker stopped by SIGTERM dies
 at once, unless it is replacing a sidecar: :mod:`blurwatch.files` finishes the rename
 first, so no temporary file is left behind.
 """
@@ -31,6 +35,7 @@ import multiprocessing.connection
 import os
 import queue
 import signal
+import tempfile
 import threading
 import time
 import traceback
@@ -39,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blurwatch.config import Config
+from blurwatch.errors import shown
 from blurwatch.job import Job, Outcome, run_job
 from blurwatch.sharpness import SharpnessModel
 
@@ -53,13 +59,15 @@ _TERMINATE_WAIT = 5.0
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _KEEP_FREED_BYTES = 32 << 20
+# How much of what C libraries print during one job is logged.
+_STDERR_KEPT = 16 << 10
 
 
 class WorkerBug(RuntimeError):
     """A worker raised something that is not a :class:`PhotoError`: a bug, with its traceback."""
 
 
-Task = Callable[[Job, Config, SharpnessModel], Outcome]
+Task = Callable[..., Outcome]  # (job, config, model, progress=...) -> Outcome, like run_job
 
 
 def default_jobs(config: Config) -> int:
@@ -141,6 +149,16 @@ class WorkerPool:
         with self._lock:
             return self._pending
 
+    def silence(self) -> tuple[float, Job | None]:
+        """The longest a busy worker has gone without a sign of progress (seconds), and its job.
+
+        (0.0, None) when no worker is busy. The daemon stops feeding systemd's watchdog
+        when this grows long: a hung worker then gets the service restarted.
+        """
+        now = time.monotonic()
+        busy = [(now - worker.heard, worker.job) for worker in list(self._workers) if worker.job is not None]
+        return max(busy, key=lambda item: item[0], default=(0.0, None))
+
     def reload(self, config: Config) -> None:
         """Use ``config`` for every job not started yet (SIGHUP)."""
         with self._lock:
@@ -184,7 +202,7 @@ class WorkerPool:
         os.close(self._wake_read)
         os.close(self._wake_write)
         for job in abandoned:
-            log.info("%s: abandoned on stop", job.photos[0])
+            log.info("%s: abandoned on stop", shown(job.photos[0]))
         return abandoned
 
     def _ready_outcomes(self) -> Iterator[Outcome]:
@@ -254,6 +272,8 @@ class WorkerPool:
             if kind == "log":
                 record: logging.LogRecord = message[1]
                 logging.getLogger(record.name).handle(record)
+            elif kind == "alive":
+                worker.heard = time.monotonic()
             elif kind == "ready":
                 worker.ready = True
             elif kind == "done":
@@ -280,7 +300,7 @@ class WorkerPool:
         if worker.job is None:
             log.warning("an idle worker process %s (pid %s); started a new one", how, worker.process.pid)
             return
-        path = worker.job.photos[0]
+        path = shown(worker.job.photos[0])
         log.error("%s: decoder crashed (%s); started a new worker", path, how)
         self._finished(worker, Outcome.failed(worker.job, f"{path}: decoder crashed ({how})"))
 
@@ -310,10 +330,11 @@ class _Worker:
         child_conn.close()
         self.job: Job | None = None
         self.ready = False  # it has loaded the model
+        self.heard = time.monotonic()  # its last sign of progress on the job it holds
         self.eof = False  # its end of the pipe is closed: it has exited or is exiting
 
     def give(self, job: Job, config: Config) -> None:
-        self.job = job
+        self.job, self.heard = job, time.monotonic()
         with contextlib.suppress(BrokenPipeError, OSError):  # it died: its sentinel reports the job
             self.conn.send((job, config))
 
@@ -394,19 +415,44 @@ def _worker_main(conn: multiprocessing.connection.Connection, task: Task, log_le
         conn.send(("bug", f"worker {os.getpid()} could not load the sharpness model:\n{traceback.format_exc()}"))
         return
     conn.send(("ready",))
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:  # the parent is gone
-            return
-        if message is None:
-            return
-        job, config = message
-        try:
-            reply: tuple[str, Any] = ("done", task(job, config, model))
-        except Exception:
-            reply = ("bug", f"worker {os.getpid()} failed on {job.photos[0]}:\n{traceback.format_exc()}")
-        try:
-            conn.send(reply)
-        except (BrokenPipeError, EOFError):
-            return
+    with tempfile.TemporaryFile() as stderr:
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:  # the parent is gone
+                return
+            if message is None:
+                return
+            job, config = message
+            try:
+                with _stderr_into(stderr, job):
+                    reply: tuple[str, Any] = ("done", task(job, config, model, progress=lambda: conn.send(("alive",))))
+            except Exception:
+                reply = ("bug", f"worker {os.getpid()} failed on {job.photos[0]}:\n{traceback.format_exc()}")
+            try:
+                conn.send(reply)
+            except (BrokenPipeError, EOFError):
+                return
+
+
+@contextlib.contextmanager
+def _stderr_into(capture: Any, job: Job) -> Iterator[None]:
+    """What is printed on file descriptor 2 during a job, logged afterwards as lines naming its photo.
+
+    The worker's own logging goes to the parent through the pipe, so only C libraries'
+    messages ("libpng warning: iCCP: known incorrect sRGB profile", "Corrupt JPEG data:
+    ...") land here.
+    """
+    capture.seek(0)
+    capture.truncate()
+    saved = os.dup(2)
+    os.dup2(capture.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        capture.seek(0)
+        for line in capture.read(_STDERR_KEPT).decode("utf-8", "replace").splitlines():
+            if line.strip():
+                log.info("%s: the decoder says: %s", shown(job.photos[0]), line.strip())

@@ -1,14 +1,17 @@
 """XMP sidecar files, and photos' EXIF, through exiv2: the one door to it.
 
-exiv2 (pyexiv2) reads and writes all XMP, in memory. pyexiv2 collects exiv2's errors
-in one process-wide buffer, so every call into it, from any thread (the report makes
-thumbnails on several, and decoding reads EXIF), holds :data:`LOCK`.
+exiv2 (pyexiv2) reads all XMP, in memory. pyexiv2 collects exiv2's errors in one
+process-wide buffer, so every call into it, from any thread (the report makes thumbnails
+on several, and decoding reads EXIF), holds :data:`LOCK`.
 
-Before exiv2 parses a sidecar, a streaming parser checks it: well-formed XML, no DTD or
-entity declarations (no entity expansion, no external entities), an XMP packet
+Before anything parses a sidecar, a streaming parser checks it: well-formed XML, no DTD
+or entity declarations (no entity expansion, no external entities), an XMP packet
 (``x:xmpmeta`` holding ``rdf:RDF``) of sane size. A hostile or broken file is refused
-and left untouched. A merge is verified by reading its result back: a property the
-change did not name must come out as it went in.
+and left untouched. exiv2 reads the packet as :mod:`blurwatch.packet` hands it over (in
+UTF-8, whatever the file's own encoding), and a merge is made by :mod:`blurwatch.packet`
+on the XML, in time linear in the file's size, then verified by reading its result back
+through exiv2: every property the change did not name must come out as it went in, and
+every property it named as asked.
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ import defusedxml
 import defusedxml.expatreader
 import pyexiv2
 
-from blurwatch import files
+from blurwatch import files, packet
 from blurwatch.errors import FileError
+from blurwatch.packet import NEW_PACKET, Packet
 
 log = logging.getLogger(__name__)
 
 # XMP values as pyexiv2 reads them: text, a bag/seq as a list, a lang-alt as a dict.
 Value = str | list[str] | dict[str, str]
+# What a merge writes: text, or a list as a bag.
+Written = packet.Value
 # EXIF values as pyexiv2 reads them: text, or a list for repeated tags.
 Exif = dict[str, str | list[str]]
 
@@ -44,8 +50,16 @@ MAX_BYTES = 16 * 1024 * 1024
 # about 70 MB, while a long darktable history has ten per step and a few thousand in all.
 MAX_NODES = 100_000
 
+# The namespaces of the properties blurwatch writes, by exiv2's prefix for them.
+_NAMESPACES = {
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "lr": "http://ns.adobe.com/lightroom/1.0/",
+    "digiKam": "http://www.digikam.org/ns/1.0/",
+}
+
 # The bytes exiv2's own XmpSidecar writes when it creates a sidecar, which exiv2 reads
-# as an empty one. pyexiv2 has no call to create a sidecar, so blurwatch starts from these.
+# as an empty one; a merge into it starts from a new packet.
 EMPTY_PACKET = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'.encode()
 
 _XMP_ROOTS = (("adobe:ns:meta/", "xmpmeta"), ("adobe:ns:meta/", "xapmeta"))
@@ -57,18 +71,27 @@ LOCK = threading.Lock()
 pyexiv2.set_log_level(3)
 
 
+class Unfinished(FileError):
+    """The file is empty or its XML is cut short: perhaps a save caught half-way."""
+
+    def __init__(self, path: Path, reason: str, data: bytes) -> None:
+        super().__init__(path, reason)
+        self.data = data
+
+
 @dataclass(frozen=True)
 class Sidecar:
-    """An XMP file as read: the file (its bytes, fingerprint, mode) and its properties."""
+    """An XMP file as read: the file (its bytes) and its properties as exiv2 reads them."""
 
     file: files.Snapshot
     fields: dict[str, Value]
 
 
 def register_namespace(uri: str, prefix: str) -> None:
-    """Let exiv2 read and write properties ``Xmp.<prefix>.*`` of the namespace ``uri``."""
+    """Let exiv2 read, and :func:`merge` write, properties ``Xmp.<prefix>.*`` of the namespace ``uri``."""
     with LOCK:
         pyexiv2.registerNs(uri, prefix)
+    _NAMESPACES[prefix] = uri
 
 
 def read(path: Path) -> Sidecar:
@@ -78,37 +101,28 @@ def read(path: Path) -> Sidecar:
     unreadable; it is left as it is.
     """
     snapshot = files.read_bounded(path, MAX_BYTES, "sidecar")
-    if snapshot.data is None:
+    if snapshot.data is None or _empty(snapshot.data):
         return Sidecar(snapshot, {})
     check_packet(path, snapshot.data)
-    return Sidecar(snapshot, _fields(path, snapshot.data))
+    return Sidecar(snapshot, _fields(path, Packet(path, snapshot.data).for_exiv2()))
 
 
-def merge(sidecar: Sidecar, changes: Mapping[str, Value | None]) -> bytes:
-    """The file's new bytes: ``changes`` merged in by exiv2 (None removes a key), the rest verified kept.
+def merge(sidecar: Sidecar, changes: Mapping[str, Written | None]) -> bytes:
+    """The file's new bytes: ``changes`` set (None removes a key), everything else verified kept.
 
-    A list becomes an XMP bag. Raises :class:`FileError` when exiv2 cannot merge, or
-    would lose or alter a property the change does not name.
+    A list becomes an XMP bag. Raises :class:`FileError` when a property to change is in
+    a form blurwatch does not write, or the result does not read back through exiv2 as
+    the old properties plus the changes.
     """
     path = sidecar.file.path
-    with LOCK:
-        try:
-            image = pyexiv2.ImageData(sidecar.file.data or EMPTY_PACKET)
-            try:
-                # exiv2 mirrors a sidecar's XMP into Exif and IPTC when reading and copies
-                # those back on writing, which would resurrect removed ratings and keywords.
-                image.clear_exif()
-                image.clear_iptc()
-                image.modify_xmp(_pyexiv2_changes(changes))
-                merged: bytes = image.get_bytes()
-            finally:
-                image.close()
-        except RuntimeError as exc:
-            raise FileError(path, f"exiv2 cannot merge into it: {_one_line(exc)}") from exc
-    kept = _fields(path, merged)
-    lost = [key for key, value in sidecar.fields.items() if key not in changes and kept.get(key) != value]
-    if lost:
-        raise FileError(path, f"exiv2 would not keep {', '.join(lost[:3])}; left as it is")
+    data = sidecar.file.data
+    edited = Packet(path, NEW_PACKET if data is None or _empty(data) else data)
+    for key, value in changes.items():
+        prefix, name = _split(key)
+        edited.set(_NAMESPACES[prefix], prefix, name, value)
+    merged = edited.to_bytes()
+    check_packet(path, merged)
+    _verify(path, sidecar.fields, changes, _fields(path, Packet(path, merged).for_exiv2()))
     return merged
 
 
@@ -132,15 +146,15 @@ def read_exif(path: Path, data: bytes | None = None) -> Exif:
             return {}
 
 
-def read_packet(path: Path, packet: bytes) -> dict[str, Value]:
+def read_packet(path: Path, data: bytes) -> dict[str, Value]:
     """The properties of an XMP packet embedded in a photo; empty when exiv2 cannot read it.
 
     Checked like a sidecar first (no DTD, sane size). Only for facts that are nice to
     have (a phone's burst id): a broken packet is logged and read as empty.
     """
     try:
-        check_packet(path, packet)
-        return _fields(path, packet)
+        check_packet(path, data)
+        return _fields(path, data)
     except FileError as exc:
         log.debug("%s: embedded XMP unreadable (%s); going on without it", path, exc.reason)
         return {}
@@ -151,8 +165,10 @@ def check_packet(path: Path, data: bytes) -> None:
 
     A streaming parse: nothing of the file is kept but a count.
     """
-    if data.strip() == EMPTY_PACKET.strip():
+    if _empty(data):
         return
+    if not data.strip():
+        raise Unfinished(path, f"is empty ({len(data)} bytes)", data)
     shape = _Shape(path)
     parser = defusedxml.expatreader.DefusedExpatParser(namespaceHandling=1, forbid_dtd=True)
     parser.setContentHandler(shape)
@@ -161,7 +177,7 @@ def check_packet(path: Path, data: bytes) -> None:
     except defusedxml.DefusedXmlException as exc:
         raise FileError(path, f"contains a DTD or entity declaration, refused ({type(exc).__name__})") from exc
     except xml.sax.SAXParseException as exc:
-        raise FileError(path, f"is not valid XML: {exc.getMessage()} at line {exc.getLineNumber()}") from exc
+        raise Unfinished(path, f"is not valid XML: {exc.getMessage()} at line {exc.getLineNumber()}", data) from exc
     if shape.root not in _XMP_ROOTS or not shape.has_rdf:
         root = shape.root[1] if shape.root else "none"
         raise FileError(path, f"is not an XMP packet (root element <{root}>, not <x:xmpmeta> with rdf:RDF)")
@@ -205,16 +221,30 @@ def _fields(path: Path, data: bytes) -> dict[str, Value]:
             raise FileError(path, f"exiv2 cannot read it: {_one_line(exc)}") from exc
 
 
-def _pyexiv2_changes(changes: Mapping[str, Value | None]) -> dict[str, Any]:
-    """pyexiv2's form: lists become XMP bags (pyexiv2 writes plain lists as ordered seqs)."""
-    table: dict[str, Any] = {}
-    for key, value in changes.items():
-        if isinstance(value, list):
-            table[key] = 'type="Bag"'
-            table.update({f"{key}[{i}]": item for i, item in enumerate(value, start=1)})
-        else:
-            table[key] = value
-    return table
+def _verify(path: Path, before: Mapping[str, Value], changes: Mapping[str, Written | None],
+            after: Mapping[str, Value]) -> None:
+    """Refuse a merge whose result exiv2 does not read as ``before`` with ``changes`` applied."""
+    lost = [key for key, value in before.items() if key not in changes and after.get(key) != value]
+    lost += [key for key in after if key not in before and key not in changes]
+    if lost:
+        raise FileError(path, f"merging would alter {', '.join(lost[:3])} as exiv2 reads it; left as it is")
+    missed = [key for key, value in changes.items() if after.get(key) != value]
+    if missed:
+        raise FileError(path, f"merging did not give {', '.join(missed[:3])} the new value as exiv2 reads it; "
+                              "left as it is")
+
+
+def _split(key: str) -> tuple[str, str]:
+    """``Xmp.dc.subject`` -> (``dc``, ``subject``)."""
+    family, prefix, name = key.split(".", 2)
+    if family != "Xmp" or prefix not in _NAMESPACES:
+        raise ValueError(f"{key}: not an XMP key in a namespace blurwatch writes")
+    return prefix, name
+
+
+def _empty(data: bytes) -> bool:
+    """exiv2's own empty sidecar: the packet wrapper and nothing in it."""
+    return data.strip() == EMPTY_PACKET.strip()
 
 
 def _one_line(exc: Exception) -> str:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from blurwatch.commands import once
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.job import Job, Outcome
+from blurwatch.sharpness import default_model_dir
 from blurwatch.sidecar import Merged
 from commands.conftest import Culled, digests
 from conftest import SHARED_DATA
 from helpers import shoots
 from helpers.cli import blurwatch, build_folder, json_lines, manifest
+from helpers.photos import make_photo
 from helpers.results import photo_result
 
 real_photos = pytest.mark.usefixtures("real_photos_and_model")
@@ -173,6 +177,60 @@ def test_verbose_shows_each_photo_and_a_second_run_writes_nothing(tmp_path: Path
     again = blurwatch("--once", "--json", "-j", "1", folder)
     assert "  sidecars: 0 written, 2 unchanged" in again.stderr.splitlines()
     assert all(record["rating_is_manual"] is False for record in json_lines(again.stdout))
+
+
+# ---------------------------------------------------------------- odd names, odd files
+
+needs_model = pytest.mark.skipif(not (default_model_dir() / "sharpness.json").is_file(),
+                                 reason="the shipped sharpness model is not built yet")
+
+
+@needs_model
+def test_odd_names_are_scored_and_a_failure_among_them_is_counted_and_listed(tmp_path: Path) -> None:
+    """Names not UTF-8 or holding a newline: scored, sidecars written; a failed write shows in counts, JSON, exit."""
+    folder = tmp_path / "photos"
+    odd, newline, blocked = (folder / os.fsdecode(b"caf\xe9.jpg"), folder / "two\nlines.jpg",
+                             folder / "blocked\n.jpg")
+    for seed, photo in enumerate((odd, newline, blocked)):
+        make_photo(folder / f"{seed}.jpg", seed=seed).rename(photo)  # OpenCV cannot write such names itself
+    blocked.with_name(blocked.name + ".xmp").mkdir()  # its sidecar cannot be written
+    done = blurwatch("--once", "--json", "-j", "1", folder)
+    assert done.returncode == 1, done.stderr
+    records = {r["path"]: r for r in json_lines(done.stdout)}
+    assert set(records) == {str(odd), str(newline), str(blocked)}
+    assert records[str(odd)]["sidecar"] == [str(odd) + ".xmp"] and records[str(newline)]["sidecar"]
+    error = records[str(blocked)]["error"]
+    assert error.startswith(f"{folder}/blocked\\n.jpg: {folder}/blocked\\n.jpg.xmp: is not a regular file")
+    assert "  failed       1" in done.stderr
+    assert f"    {error}" in done.stderr.splitlines()  # the whole failure on one line
+
+
+def test_a_fifo_given_as_a_path_is_named_for_what_it_is(tmp_path: Path) -> None:
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)
+    done = blurwatch("--once", fifo)
+    assert done.returncode == 1
+    assert f"{fifo}: is a named pipe (FIFO), not a photo or a folder; skipped" in done.stderr
+
+
+def test_a_job_that_met_a_change_is_tried_once_more_at_the_end(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    photo = Path("/p/a.jpg")
+    busy = f"{photo}: {photo}.xmp: was saved, or open for writing, by another program each of the 4 times ..."
+    rounds: list[list[Job]] = []
+
+    def run_jobs(jobs, config, workers, progress):
+        rounds.append(list(jobs))
+        for job in jobs:
+            yield Outcome(job, photo_result(photo, "keep"), errors={photo: busy}, retry=frozenset(job.photos))
+
+    monkeypatch.setattr(once, "discovery", SimpleNamespace(find_jobs=lambda paths, skipped: ([(photo,)], [])))
+    monkeypatch.setattr(once, "run_jobs", run_jobs)
+    args = SimpleNamespace(paths=[photo], dry_run=False, force=False, jobs=1, json=True, quiet=False, report=None)
+    assert once.run(args, Config()) == 1
+    assert rounds == [[Job((photo,))]] * 2  # the first outcome held back, counted once after the second try
+    [record] = json_lines(capsys.readouterr().out)
+    assert record["error"] == f"{busy}; tried twice: run blurwatch --once on it again when nothing else writes it"
 
 
 # ---------------------------------------------------------------- bursts and brackets

@@ -1,23 +1,27 @@
 """``blurwatch --once PATH...``: score every photo under the paths, write sidecars, exit.
 
 Photos are scored in worker processes (:func:`blurwatch.commands.jobs.run_jobs`), so a
-file that crashes the RAW decoder costs that file only. When every photo is done, the
+file that crashes the RAW decoder costs that file only. A job that met a photo or a
+sidecar changing under it (another program saving the sidecar each time, a photo
+replaced while judged) is run once more at the end. When every photo is done, the
 burst stage (:mod:`blurwatch.burst_stage`) groups bursts and brackets and writes what
 that changes; a photo named on its own brings the frames taken around it in its folder
 along, so that its burst is judged whole. With ``--json`` every photo then gets one JSON
 object on stdout (both photos of a RAW+JPEG pair), whose ``rating`` and
 ``rating_is_manual`` are what its sidecar holds afterwards, as ``blurwatch verdict
 --json`` would read them, with ``"burst"`` or ``"bracket"`` (``{"id", "best", "size"}``)
-for a frame of one; with ``-v`` one line per photo goes to stderr. The summary on stderr counts the verdicts, the
-sidecars written and left unchanged, the ratings kept because somebody set them, the
-files skipped because blurwatch does not read their type, and lists every failure. Exit
-status 0 when every photo was processed, 1 when some failed.
+for a frame of one; with ``-v`` one line per photo goes to stderr. The summary on
+stderr counts the verdicts, the sidecars written and left unchanged, the ratings kept
+because somebody set them, the files skipped because blurwatch does not read their type,
+and lists every failure, one line each whatever the names in it hold. Exit status 0 when
+every photo was processed, 1 when some failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import logging
 import os
@@ -30,6 +34,7 @@ from typing import Any, TextIO
 from blurwatch import burst_stage, discovery, sidecar
 from blurwatch.commands.jobs import plural, positive_int, run_jobs
 from blurwatch.config import Config
+from blurwatch.errors import one_line, shown
 from blurwatch.job import Job, Outcome
 from blurwatch.workers import default_jobs
 
@@ -64,17 +69,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
     summary = RunSummary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run, skipped=skipped)
     for error in errors:
         summary.fail(error)
-    outcomes = list(run_jobs(jobs, config, workers, progress))
+    outcomes, again = [], []
+    for outcome in run_jobs(jobs, config, workers, progress):
+        if outcome.retry:  # held back: counted and printed after the second try
+            again.append(outcome.job)
+            continue
+        outcomes.append(outcome)
+    if again:
+        log.info("%d job(s) met a photo or sidecar that changed meanwhile; trying them once more", len(again))
+        outcomes += [_with_advice(outcome) for outcome in run_jobs(again, config, workers, progress)]
     started = time.monotonic()
     outcomes = burst_stage.finish(outcomes, config)
     summary.grouping_seconds = time.monotonic() - started
     for outcome in outcomes:
-        summary.add(outcome)
-        for line in photo_lines(outcome, config):
-            log.info("%s", line)
-        if args.json:
-            for record in photo_records(outcome, config):
-                print(json.dumps(record), flush=True)
+        _take(outcome, summary, config, args.json)
     summary.finish()
     summary.print(sys.stderr, quiet=args.quiet)
     if args.report is not None:
@@ -82,6 +90,23 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if not args.quiet:
             print(f"blurwatch: report {written.resolve().as_uri()}", file=sys.stderr)
     return 1 if summary.failures else 0
+
+
+def _take(outcome: Outcome, summary: RunSummary, config: Config, as_json: bool) -> None:
+    """Count an outcome, log its photos' lines (``-v``) and print their JSON objects."""
+    summary.add(outcome)
+    for line in photo_lines(outcome, config):
+        log.info("%s", line)
+    if as_json:
+        for record in photo_records(outcome, config):
+            print(json.dumps(record), flush=True)
+
+
+def _with_advice(outcome: Outcome) -> Outcome:
+    """After the second try, what to do about a photo whose failure may still pass."""
+    errors = {photo: f"{error}; tried twice: run blurwatch --once on it again when nothing else writes it"
+              if photo in outcome.retry else error for photo, error in outcome.errors.items()}
+    return dataclasses.replace(outcome, errors=errors)
 
 
 def photo_records(outcome: Outcome, config: Config) -> list[dict[str, Any]]:
@@ -117,13 +142,14 @@ def photo_lines(outcome: Outcome, config: Config) -> list[str]:
     if outcome.result is None:
         return []  # the failure is logged, and listed in the summary
     verdict = outcome.result.verdict
-    shown = verdict.decision + (f" ({', '.join(verdict.reasons)})" if verdict.reasons else "")
+    said = verdict.decision + (f" ({', '.join(verdict.reasons)})" if verdict.reasons else "")
     lines = []
     for photo in outcome.job.photos:
         if outcome.error_for(photo):
             continue
         merged = outcome.merged_for(photo, config.sidecar.naming)
-        lines.append(f"{photo}: {shown}, sharpness {outcome.result.sharpness.score:.3f}{_sidecar_words(merged)}")
+        lines.append(f"{shown(photo)}: {said}, sharpness {outcome.result.sharpness.score:.3f}"
+                     f"{_sidecar_words(merged)}")
     return lines
 
 
@@ -174,7 +200,7 @@ class RunSummary:
             self.photos += 1
             error = outcome.error_for(photo)
             if outcome.result is None or error:
-                self.failed_photos[photo] = error or f"{photo}: failed"
+                self.failed_photos[photo] = error or f"{shown(photo)}: failed"
                 self.fail(self.failed_photos[photo])
                 continue
             self.decisions[outcome.result.verdict.decision] += 1
@@ -204,7 +230,7 @@ class RunSummary:
             print(f"  {'failed':<8}{len(self.failures):>6}", file=stream)
             for line in self._sidecar_lines():
                 print(f"  {line}", file=stream)
-        for failure in self.failures:
+        for failure in map(one_line, self.failures):
             print(f"    {failure}" if not quiet else f"blurwatch: {failure}", file=stream)
 
     def _sidecar_lines(self) -> list[str]:
