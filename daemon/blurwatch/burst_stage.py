@@ -40,6 +40,7 @@ class Shot:
     result: PhotoResult  # the per-photo verdict, before any group rule
     capture: Capture
     recorded: Membership | None
+    unwritten: bool = False  # its job deferred a write that would change its sidecars
 
     @property
     def photo(self) -> Path:
@@ -50,7 +51,8 @@ class Shot:
         """The outcome's shot, None when nothing was judged."""
         if outcome.result is None or outcome.capture is None:
             return None
-        return cls(outcome.job, outcome.result, outcome.capture, outcome.group)
+        unwritten = outcome.job.defer and any(merged.changed for merged in outcome.merges)
+        return cls(outcome.job, outcome.result, outcome.capture, outcome.group, unwritten)
 
     def frame(self) -> bursts.Frame:
         return bursts.Frame.of(self.photo, self.result, self.capture)
@@ -81,13 +83,32 @@ def apply(shots: Sequence[Shot], groups: Iterable[Group], config: Config) -> lis
     (fsync), and exiv2's part is serialised by :data:`blurwatch.xmp.LOCK` anyway.
     """
     members = bursts.memberships(groups)
-    changed = [shot for shot in shots if members.get(shot.photo) != shot.recorded and not shot.job.dry_run]
+    changed = [shot for shot in shots
+               if (shot.unwritten or members.get(shot.photo) != shot.recorded) and not shot.job.dry_run]
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="blurwatch-burst") as pool:
         written = dict(zip((s.photo for s in changed),
                            pool.map(lambda shot: _write(shot, members.get(shot.photo), config), changed), strict=True))
     return [Applied(shot, members.get(shot.photo),
                     bursts.decide(shot.result, members.get(shot.photo), config.burst, config.sidecar),
                     *written.get(shot.photo, ([], {}))) for shot in shots]
+
+
+def deferred(shots: Sequence[discovery.Group], config: Config) -> set[Path]:
+    """The shots (by first photo) taken within ``burst.gap_seconds`` of another by the same camera.
+
+    Their jobs judge without writing (:attr:`blurwatch.job.Job.defer`) and the stage writes
+    each once, with its group: a frame of a burst is not written twice, nor seen for a
+    moment with the verdict of a frame alone. Read from metadata (a fraction of a ms a
+    photo); frames that turn out not to look alike are written by the stage all the same.
+    """
+    if not config.burst.enabled:
+        return set()
+    clocks = {shot[0]: capture.clock_of(shot[0]) for shot in shots}
+    by_folder: dict[Path, list[discovery.Group]] = {}
+    for shot in shots:
+        by_folder.setdefault(shot[0].parent, []).append(shot)
+    return {shot[0] for folder in by_folder.values()
+            for run in _runs(folder, clocks, config.burst.gap_seconds) if len(run) > 1 for shot in run}
 
 
 def widen(shots: Sequence[discovery.Group], named: Iterable[Path], config: Config) -> list[discovery.Group]:
@@ -150,7 +171,8 @@ def _updated(outcome: Outcome, applied: Applied | None) -> Outcome:
 def _write(shot: Shot, decided: Membership | None, config: Config) -> tuple[list[Merged], dict[Path, str]]:
     """Merge the shot's verdict with its new group into its photos' sidecars: what it did, errors by photo."""
     identities = {photo: Fingerprint.now(photo) for photo in shot.job.photos}  # the stage writes what is there now
-    merges, errors, _ = job.write_verdicts(shot.job, shot.result, config, identities, group=decided)
+    now_written = dataclasses.replace(shot.job, defer=False)  # a deferred job's write happens here
+    merges, errors, _ = job.write_verdicts(now_written, shot.result, config, identities, group=decided)
     for error in errors.values():
         log.info("%s", error)
     what = f"{decided.kind} {decided.id}{' (best)' if decided.best else ''}" if decided else "no group"

@@ -54,6 +54,7 @@ class Job:
 
     photos: tuple[Path, ...]
     dry_run: bool = False  # judge only, write no sidecar (but tell what writing would do)
+    defer: bool = False  # judge, but leave the writing to the burst stage (a frame with neighbours in time)
     force: bool = False  # also replace ratings set by hand
 
 
@@ -179,7 +180,7 @@ def write_verdicts(job: Job, result: PhotoResult, config: Config, identities: Ma
             continue
         try:
             merges += sidecar.merge_verdict(photo, result, config.sidecar, job.force,
-                                            done=[m.sidecar for m in merges], dry_run=job.dry_run,
+                                            done=[m.sidecar for m in merges], dry_run=job.dry_run or job.defer,
                                             group=group, burst=config.burst)
         except (SidecarError, Busy) as exc:  # it names the sidecar; the line must start with the photo
             errors[photo] = str(exc) if exc.path == photo else f"{shown(photo)}: {exc}"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from blurwatch import sidecar
 from blurwatch.commands import once
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.job import Job, Outcome
@@ -302,3 +305,17 @@ def test_once_on_one_frame_judges_its_burst_whole(shot) -> None:
     assert {str(p) for p in frames} <= set(by_path)  # its burst, not just the photo named
     assert by_path[str(frames[3])]["burst"] == next(r["burst"] for r in records if r["path"] == str(frames[3]))
     assert {p.name: p.read_bytes() for p in folder.glob("*.xmp")} == sidecars
+
+
+def test_once_writes_each_frame_of_a_burst_once(real_photos_and_model: None, tmp_path: Path) -> None:
+    """Frames with neighbours in time wait for the burst stage: one write with their group, not two."""
+    image = shoots.load(SHARED_DATA / shoots.SCENES["A"], 600)
+    frames = shoots.burst(tmp_path, image, "A", shoots.START, frames=3, sharp=1)
+    alone = shoots.single(tmp_path, shoots.load(SHARED_DATA / shoots.SCENES["S3"], 600), "S3",
+                          shoots.START + timedelta(seconds=60))
+
+    done = blurwatch("-vv", "--once", tmp_path, "--jobs", "1")
+
+    writes = re.findall(r"(\S+\.xmp): wrote verdict", done.stderr)
+    assert sorted(Path(w).name for w in writes) == sorted(f"{p.name}.xmp" for p in [*frames, alone]), done.stderr
+    assert all(sidecar.read_verdict(p).group is not None for p in frames)

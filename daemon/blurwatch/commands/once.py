@@ -63,7 +63,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     groups, errors = discovery.find_jobs(args.paths, skipped)
     named = [Path(os.path.abspath(path)) for path in args.paths if path.is_file()]
     groups = burst_stage.widen(groups, named, config)  # a named photo's burst is judged whole
-    jobs = [Job(group, dry_run=args.dry_run, force=args.force) for group in groups]
+    later = burst_stage.deferred(groups, config) if not args.dry_run else set()  # bursts: written once, grouped
+    jobs = [Job(group, dry_run=args.dry_run, force=args.force, defer=group[0] in later) for group in groups]
     workers = args.jobs or default_jobs(config)
     progress = sys.stderr.isatty() and not args.json and not args.quiet
     summary = RunSummary(workers=min(workers, max(1, len(jobs))), dry_run=args.dry_run, skipped=skipped)
