@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,7 @@ import pytest
 from blurwatch import capture, decoding
 from blurwatch.config import BurstConfig, DecodeConfig
 from conftest import SHARED_DATA, requires_shared
+from helpers import shoots
 from helpers.photos import make_photo
 
 LIMIT = BurstConfig().likeness_bits
@@ -123,3 +125,16 @@ def test_drift_and_shake_keep_a_frame_alike() -> None:
     assert capture.difference(original, capture.likeness(moved)) <= LIMIT
     assert capture.difference(original, capture.likeness(shaken)) <= LIMIT
     assert capture.difference(original, capture.likeness(np.ascontiguousarray(base[::-1]))) > LIMIT
+
+
+def test_the_clock_of_a_photo_is_read_without_decoding_it(tmp_path: Path) -> None:
+    image = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    when = shoots.START + timedelta(seconds=1.25)
+    with_exif = shoots.write_frame(tmp_path / "a.jpg", image, when)
+    without = shoots.write_frame(tmp_path / "b.jpg", image, when, camera=None)
+
+    camera, clock, taken = capture.clock_of(with_exif)
+    assert (camera, clock) == ("Canon Canon EOS R6 #012345678901", "exif")
+    assert taken == capture.capture(decoding.decode(with_exif, DecodeConfig()).exif, 0, GRAY).taken
+    assert capture.clock_of(without) == ("", "mtime", pytest.approx(when.timestamp()))
+    assert capture.clock_of(tmp_path / "gone.jpg")[1] == "mtime"

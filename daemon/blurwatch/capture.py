@@ -28,7 +28,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from blurwatch import xmp
+from blurwatch import decoding
 from blurwatch.decoding import parse_number
 from blurwatch.xmp import Exif
 
@@ -82,11 +82,12 @@ def capture(exif: Exif, mtime: float, gray: np.ndarray) -> Capture:
 
 
 def clock_of(photo: Path) -> tuple[str, str, float]:
-    """(camera, clock, taken) of a photo from its metadata alone, without decoding it (a fraction of a ms).
+    """(camera, clock, taken) of a photo from its metadata alone, without decoding it.
 
-    What :func:`capture` would say about them, for finding a named photo's neighbours.
+    For finding a photo's neighbours in time before any is judged; the camera may lack
+    the serial number a maker note holds, which :func:`capture` reads.
     """
-    exif = xmp.read_exif(photo)
+    exif = decoding.capture_tags(photo)
     taken = _exif_time(exif)
     if taken is not None:
         return _camera(exif), "exif", taken

@@ -64,6 +64,12 @@ _EOI = b"\xff\xd9"
 _XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\x00"  # what an APP1 segment holding XMP starts with
 _GOOGLE_BURST_ID = "Xmp.GCamera.BurstID"
 _SNIFF_BYTES = 16
+_HEAD_BYTES = 256 * 1024  # what a JPEG's header (EXIF, XMP, ICC profile, thumbnails) fits in, nearly always
+# EXIF tags a photo's neighbours in time are found by: Pillow's tag numbers, exiv2's keys.
+_EXIF_IFD = 0x8769
+_CAPTURE_TAGS = {0x010F: "Exif.Image.Make", 0x0110: "Exif.Image.Model"}
+_CAPTURE_PHOTO_TAGS = {0x9003: "Exif.Photo.DateTimeOriginal", 0x9291: "Exif.Photo.SubSecTimeOriginal",
+                       0xA431: "Exif.Photo.BodySerialNumber"}
 # An ISO-BMFF file starts with its ftyp box: size, "ftyp", the major brand. These brands
 # are HEIF images (a Canon CR3 is ISO-BMFF too, with the brand "crx ").
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
@@ -243,6 +249,33 @@ def _decode_image(path: Path, data: bytes, config: DecodeConfig) -> DecodedPhoto
     gray = orient(gray, _orientation(exif) or 1)
     full_size = (gray.shape[1], gray.shape[0])
     return _finish(path, gray, "image", full_size, config, exif)
+
+
+def capture_tags(path: Path) -> Exif:
+    """A photo's make, model, serial number and capture time, without decoding it.
+
+    For finding the frames taken around a photo before any is judged. A JPEG's come from
+    its first bytes through Pillow, which leaves the maker notes alone (0.4 ms for a
+    camera JPEG, against 0.9 ms for exiv2, which decodes them); other files' from exiv2.
+    Keyed like exiv2's; empty when there are none or the file cannot be read.
+    """
+    try:
+        with path.open("rb") as file:
+            head = file.read(_HEAD_BYTES)
+    except OSError:
+        return {}
+    if not head.startswith(_JPEG_MAGIC):
+        return xmp.read_exif(path)
+    try:
+        with Image.open(io.BytesIO(head), formats=["JPEG"]) as image:
+            tags = image.getexif()
+            photo_tags = tags.get_ifd(_EXIF_IFD)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        log.debug("%s: EXIF unreadable (%s)", shown(path), _one_line(str(exc)))
+        return {}
+    found = {key: tags.get(tag) for tag, key in _CAPTURE_TAGS.items()}
+    found.update({key: photo_tags.get(tag) for tag, key in _CAPTURE_PHOTO_TAGS.items()})
+    return {key: str(value) for key, value in found.items() if value is not None}
 
 
 def _jpeg_orientation(path: Path, data: bytes, header: _JpegHeader) -> int:

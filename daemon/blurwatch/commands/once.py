@@ -61,9 +61,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, config: Config) -> int:
     skipped: collections.Counter[str] = collections.Counter()
     groups, errors = discovery.find_jobs(args.paths, skipped)
+    started = time.monotonic()
     named = [Path(os.path.abspath(path)) for path in args.paths if path.is_file()]
     groups = burst_stage.widen(groups, named, config)  # a named photo's burst is judged whole
     later = burst_stage.deferred(groups, config) if not args.dry_run else set()  # bursts: written once, grouped
+    grouping = time.monotonic() - started
     jobs = [Job(group, dry_run=args.dry_run, force=args.force, defer=group[0] in later) for group in groups]
     workers = args.jobs or default_jobs(config)
     progress = sys.stderr.isatty() and not args.json and not args.quiet
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         outcomes += [_with_advice(outcome) for outcome in run_jobs(again, config, workers, progress)]
     started = time.monotonic()
     outcomes = burst_stage.finish(outcomes, config)
-    summary.grouping_seconds = time.monotonic() - started
+    summary.grouping_seconds = grouping + time.monotonic() - started
     for outcome in outcomes:
         _take(outcome, summary, config, args.json)
     summary.finish()
@@ -183,7 +185,7 @@ class RunSummary:
     decisions: collections.Counter[str] = field(default_factory=collections.Counter)
     reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     groups: dict[str, set[str]] = field(default_factory=lambda: collections.defaultdict(set))  # kind -> ids
-    grouping_seconds: float = 0.0  # the burst stage, after the jobs
+    grouping_seconds: float = 0.0  # finding frames' neighbours before the jobs, and the burst stage after them
     failures: list[str] = field(default_factory=list)
     failed_photos: dict[Path, str] = field(default_factory=dict)  # photo -> its error line, for the report
     photos: int = 0
