@@ -5,8 +5,10 @@ file that crashes the RAW decoder costs that file only. A job that met a photo o
 sidecar changing under it (another program saving the sidecar each time, a photo
 replaced while judged) is run once more at the end. When every photo is done, the
 burst stage (:mod:`blurwatch.burst_stage`) groups bursts and brackets and writes what
-that changes; a photo named on its own brings the frames taken around it in its folder
-along, so that its burst is judged whole. With ``--json`` every photo then gets one JSON
+that changes; the jobs of frames taken within ``burst.gap_seconds`` of another leave
+their writing to it, so each is written once, with its group. A photo named on its own
+brings the frames taken around it in its folder along, so that its burst is judged
+whole. With ``--json`` every photo then gets one JSON
 object on stdout (both photos of a RAW+JPEG pair), whose ``rating`` and
 ``rating_is_manual`` are what its sidecar holds afterwards, as ``blurwatch verdict
 --json`` would read them, with ``"burst"`` or ``"bracket"`` (``{"id", "best", "size"}``)
