@@ -30,8 +30,8 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def model():
-    """The shipped sharpness model, loaded once for the whole session."""
-    from blurwatch.sharpness import SharpnessModel
+def models():
+    """The shipped models, loaded once for the whole session."""
+    from blurwatch.pipeline import Models
 
-    return SharpnessModel.load()
+    return Models.load()

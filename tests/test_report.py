@@ -21,18 +21,20 @@ from blurwatch import discovery, report, sidecar
 from blurwatch.bursts import Membership
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.errors import UsageError
-from blurwatch.exposure import measure
+from blurwatch.exposure import Exposure, figures, histogram
 from blurwatch.pipeline import PhotoResult
-from blurwatch.sharpness import SharpnessModel, decode_map, encode_map
+from blurwatch.sharpness import decode_map, encode_map
 from blurwatch.state import Stamp, StateDB
-from blurwatch.verdict import Thresholds
+from blurwatch.verdict import Limits, Thresholds
 from conftest import requires_program
 from helpers.dng import write_dng
 from helpers.photos import make_photo, warm_cool
-from helpers.results import photo_result
+from helpers.results import limits_models, photo_result
 
-LIMITS = Thresholds(reject_below=0.3, keep_from=0.5)
-GREY_EXPOSURE = measure(np.arange(256, dtype=np.uint8).reshape(16, 16))
+LIMITS = Thresholds(reject_below=0.3, keep_from=0.5, dark=Limits(0.9, 0.6), overexposed=Limits(0.9, 0.6))
+
+GREY_EXPOSURE = Exposure(**figures(histogram(np.arange(256, dtype=np.uint8).reshape(16, 16))), dark=0.01,
+                         overexposed=0.01)
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
     "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=1400,1000",
@@ -62,10 +64,6 @@ def stored(verdict: str = "keep", reasons: tuple[str, ...] = (), score: float = 
     return sidecar.StoredVerdict(**fields)
 
 
-def thresholds_model() -> SharpnessModel:
-    """Model metadata with known thresholds; its interpreter is never created."""
-    metadata = {"version": "test-model", "patches": {}, "thresholds": {"reject_below": 0.3, "keep_from": 0.5}}
-    return SharpnessModel(Path("unused.tflite"), metadata)
 
 
 
@@ -97,7 +95,7 @@ def culled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def page(culled: Path) -> Path:
-    return report.write_report([culled], culled.parent / "cull.html", Config(), model=thresholds_model())
+    return report.write_report([culled], culled.parent / "cull.html", Config(), models=limits_models())
 
 
 def chromium(tmp_path: Path, url: str, *args: str) -> str:
@@ -175,7 +173,7 @@ def test_missing_paths_are_logged_and_the_rest_reported(tmp_path: Path, caplog: 
     culled_photo(tmp_path / "a.jpg")
     with caplog.at_level(logging.WARNING, logger="blurwatch.report"):
         out = report.write_report([tmp_path, tmp_path / "gone"], tmp_path / "r.html", Config(),
-                                  model=thresholds_model())
+                                  models=limits_models())
     assert "gone: no such file or folder" in caplog.text
     assert out.read_text(encoding="utf-8").count('<article class="card"') == 1
 
@@ -183,7 +181,7 @@ def test_missing_paths_are_logged_and_the_rest_reported(tmp_path: Path, caplog: 
 def test_a_report_inside_the_photo_folder_does_not_list_its_own_thumbnails(tmp_path: Path) -> None:
     culled_photo(tmp_path / "a.jpg")
     for _ in range(2):
-        out = report.write_report([tmp_path], tmp_path, Config(), model=thresholds_model())
+        out = report.write_report([tmp_path], tmp_path, Config(), models=limits_models())
     assert out == tmp_path / "cull.html"  # a folder gets a cull.html
     assert out.read_text(encoding="utf-8").count('<article class="card"') == 1
     # Nor does --once or the daemon take them for photos.
@@ -195,7 +193,7 @@ def test_a_report_inside_the_photo_folder_does_not_list_its_own_thumbnails(tmp_p
 def test_nothing_culled_writes_no_page(tmp_path: Path) -> None:
     make_photo(tmp_path / "a.jpg")
     with pytest.raises(UsageError, match="has a blurwatch verdict yet .* no report written"):
-        report.write_report([tmp_path], tmp_path, Config(), model=thresholds_model())
+        report.write_report([tmp_path], tmp_path, Config(), models=limits_models())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
 
 
@@ -204,7 +202,7 @@ def test_photos_that_failed_show_as_failed_with_the_reason(tmp_path: Path) -> No
     broken = tmp_path / "b.nef"
     broken.write_bytes(b"a metadata-only stub")
     failures = {broken: f"{broken}: RAW image data missing"}
-    text = report.write_report([tmp_path], tmp_path / "r.html", Config(), model=thresholds_model(),
+    text = report.write_report([tmp_path], tmp_path / "r.html", Config(), models=limits_models(),
                                failures=failures).read_text(encoding="utf-8")
     section = re.search(r'<details class="section s-failed".*?</details>', text, re.S)
     assert section and "failed: RAW image data missing" in section.group(0) and "b.nef" in section.group(0)
@@ -218,12 +216,12 @@ def test_photos_the_daemon_found_broken_show_as_failed(tmp_path: Path) -> None:
     with StateDB.in_dir(tmp_path / "state") as db:
         db.record(broken, Stamp(1, 1), "m1", error=f"{broken}: truncated JPEG")
     text = report.write_report([tmp_path / "photos"], tmp_path / "r.html", config,
-                               model=thresholds_model()).read_text(encoding="utf-8")
+                               models=limits_models()).read_text(encoding="utf-8")
     assert "failed: truncated JPEG" in text
 
 
 def test_scores_show_the_digits_that_agree_with_their_section(tmp_path: Path) -> None:
-    limits = Thresholds(reject_below=0.3, keep_from=0.95)
+    limits = dataclasses.replace(LIMITS, reject_below=0.3, keep_from=0.95)
     assert report.score_digits([0.9, 0.2], limits) == 2
     assert report.score_digits([0.947, 0.2], limits) == 3  # "0.95" would sit under "keep from 0.95"
     assert report.score_digits([0.9499], limits) == 4
@@ -239,7 +237,7 @@ def test_the_title_names_what_was_asked_for_and_pairs_are_counted(tmp_path: Path
     jpeg = culled_photo(shoot / "raw" / "IMG_1.JPG")
     shutil.copyfile(jpeg.with_name("IMG_1.JPG.xmp"), shoot / "raw" / "IMG_1.CR2.xmp")
     (shoot / "raw" / "IMG_1.CR2").write_bytes(b"")
-    text = report.write_report([shoot], tmp_path / "r.html", Config(), model=thresholds_model()).read_text()
+    text = report.write_report([shoot], tmp_path / "r.html", Config(), models=limits_models()).read_text()
     assert "<title>Cull report: shoot</title>" in text
     assert "4 files on 3 cards: a RAW+JPEG pair is one card (1 here)" in text
 
@@ -283,7 +281,7 @@ def test_the_histogram_draws_the_thresholds_and_stacks_verdicts() -> None:
 def test_write_report_draws_the_thresholds_config_and_model_give(tmp_path: Path) -> None:
     culled_photo(tmp_path / "a.jpg")
     strict = Config().replace(sensitivity=1.0)
-    text = report.write_report([tmp_path], tmp_path / "r.html", strict, model=thresholds_model()).read_text()
+    text = report.write_report([tmp_path], tmp_path / "r.html", strict, models=limits_models()).read_text()
     assert "reject below 0.66 · keep from 0.82" in text  # 0.3 and 0.5 moved 1.5 in logit space
 
 
@@ -292,7 +290,7 @@ def test_a_raw_jpeg_pair_shows_once_with_the_jpeg(tmp_path: Path) -> None:
     dng = write_dng(tmp_path / "IMG_1.DNG", warm_cool(), preview_long_side=600)
     for photo in (jpeg, dng):
         sidecar.write_verdict(photo, result(photo, "keep", (), 0.9), SidecarConfig())
-    text = report.write_report([tmp_path], tmp_path / "r.html", Config(), model=thresholds_model()).read_text()
+    text = report.write_report([tmp_path], tmp_path / "r.html", Config(), models=limits_models()).read_text()
     assert text.count('<article class="card"') == 1 and "IMG_1.JPG" in text and "+DNG" in text
 
 
@@ -370,10 +368,10 @@ def test_two_thousand_photos(tmp_path: Path, record_property) -> None:
                               SidecarConfig())
     out = tmp_path / "cull.html"
     started = time.monotonic()
-    report.write_report([folder], out, Config(), model=thresholds_model())
+    report.write_report([folder], out, Config(), models=limits_models())
     first = time.monotonic() - started
     started = time.monotonic()
-    report.write_report([folder], out, Config(), model=thresholds_model())
+    report.write_report([folder], out, Config(), models=limits_models())
     cached = time.monotonic() - started
     size = out.stat().st_size
     record_property("first_seconds", round(first, 2))
@@ -395,7 +393,7 @@ def test_a_burst_is_one_row_of_its_frames_with_the_pick_marked_and_each_sharpnes
     single = make_photo(tmp_path / "S.jpg", seed=9)
     sidecar.write_verdict(single, result(single, "keep", (), 0.9), SidecarConfig())
 
-    page = report.write_report([tmp_path], tmp_path / "out" / "cull.html", Config(), thresholds_model())
+    page = report.write_report([tmp_path], tmp_path / "out" / "cull.html", Config(), limits_models())
 
     text = page.read_text(encoding="utf-8")
     rows = re.findall(r'<div class="group-row" data-kind="burst">.*?</div></div>', text)
@@ -412,6 +410,6 @@ def test_without_bursts_there_is_no_row_of_them(tmp_path: Path) -> None:
     photo = make_photo(tmp_path / "S.jpg")
     sidecar.write_verdict(photo, result(photo, "keep", (), 0.9), SidecarConfig())
 
-    page = report.write_report([tmp_path], tmp_path / "cull.html", Config(), thresholds_model())
+    page = report.write_report([tmp_path], tmp_path / "cull.html", Config(), limits_models())
 
     assert "class=\"group-row\"" not in page.read_text(encoding="utf-8")

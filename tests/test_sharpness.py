@@ -1,4 +1,4 @@
-"""Patches, aggregation, the sharpness map, and the shipped model on real photos."""
+"""Patches, the photo figures, the sharpness map, and the shipped model on real photos."""
 
 from __future__ import annotations
 
@@ -14,18 +14,22 @@ from blurwatch import decoding, sharpness
 from blurwatch.config import DecodeConfig
 from blurwatch.sharpness import (
     MODEL_NAME,
+    NO_DETAIL,
+    PHOTO_FEATURES,
+    TOO_SMALL,
     PatchSpec,
     SharpnessModel,
-    aggregate,
-    best_patches,
     decode_map,
     default_model_dir,
     encode_map,
+    evidence_note,
     extract_patches,
     motion_coherence,
+    photo_features,
 )
 from conftest import requires_shared
-from training import dataset, degrade
+from training import degrade, patches
+from training.data import working_gray
 
 SPEC = PatchSpec()
 
@@ -55,26 +59,31 @@ def test_patch_count_is_capped_at_the_most_textured():
     assert len(extract_patches(gray, SPEC).data) == SPEC.max_patches
 
 
-def test_image_smaller_than_a_patch():
-    patches = extract_patches(np.zeros((30, 500), np.uint8), SPEC)
-    assert len(patches.data) == 0 and aggregate(np.zeros(0), 0.0, SPEC) == 0.0
+def test_too_little_texture_is_no_evidence():
+    tiny = extract_patches(np.zeros((48, 36), np.uint8), SPEC)
+    assert evidence_note(tiny, SPEC) == TOO_SMALL
+    sky = np.full((600, 900), 200, np.uint8)
+    sky[80:110, 90:120] = _texture(30, 30)  # one bird in a clear sky
+    assert evidence_note(extract_patches(sky, SPEC), SPEC) == NO_DETAIL
+    assert evidence_note(extract_patches(_texture(300, 300), SPEC), SPEC) is None
 
 
-def test_best_patches_decide():
-    logits = np.array([-8.0] * 36 + [12.0] * 12)  # a small sharp subject on a soft background
-    best = best_patches(logits, SPEC)
-    assert sorted(best) == list(range(36, 48))
-    assert aggregate(logits[best], 0.2, SPEC) > 0.9
+def test_the_best_patches_decide():
+    """A small sharp subject on a soft background: its best quarter is all subject."""
+    logits = np.array([-8.0] * 36 + [12.0] * 12, np.float32)
+    data = np.random.default_rng(1).normal(size=(48, 64, 64, 1)).astype(np.float32)
+    figures = photo_features(logits, data, SPEC)
+    assert set(figures) == set(PHOTO_FEATURES)
+    assert figures["top_mean"] == figures["top3"] == 12.0
+    assert figures["median"] < 0 and figures["evidence"] == pytest.approx(np.log(48))
 
 
-def test_one_shared_gradient_direction_costs_sharpness():
+def test_one_shared_gradient_direction_is_motion():
     rng = np.random.default_rng(2)
     streaks = np.repeat(rng.normal(size=(8, 64, 1, 1)), 64, axis=2).astype(np.float32)  # vertical lines only
     crosses = np.concatenate([streaks[:4], np.swapaxes(streaks[4:], 1, 2)])  # verticals and horizontals
     assert motion_coherence(streaks) > 0.95
     assert motion_coherence(crosses) < 0.2
-    logits = np.full(8, 6.0)
-    assert aggregate(logits, motion_coherence(streaks), SPEC) < aggregate(logits, motion_coherence(crosses), SPEC)
 
 
 def test_map_text_round_trip():
@@ -90,12 +99,19 @@ def test_shipped_model_and_metadata():
     assert (default_model_dir() / f"{MODEL_NAME}.tflite").stat().st_size < 1_000_000
     assert 0 < meta["thresholds"]["reject_below"] <= meta["thresholds"]["keep_from"] < 1
     assert meta["patches"]["size"] == SPEC.size
+    assert set(meta["head"]["features"]) <= set(PHOTO_FEATURES)
 
 
-def test_model_scores_a_texture_and_its_blurred_copy(model):
-    sharp = _texture(512, 512)
-    blurred = degrade.blur(sharp, degrade.defocus_kernel(5.0)).astype(np.uint8)
-    assert model.score(sharp).score > model.score(blurred).score
+def test_model_scores_a_texture_and_its_blurred_copy(models):
+    sharp = cv2.resize(_texture(128, 128), (512, 512), interpolation=cv2.INTER_NEAREST)  # crisp blocks
+    blurred = degrade.blur(sharp, degrade.defocus_kernel(4.0)).astype(np.uint8)
+    scores = models.sharpness.score(sharp).score, models.sharpness.score(blurred).score
+    assert None not in scores and scores[0] > scores[1]
+
+
+def test_a_tiny_photo_gets_no_score(models):
+    result = models.sharpness.score(_texture(36, 48))
+    assert result.score is None and result.note == TOO_SMALL
 
 
 def test_model_is_loaded_once_and_is_deterministic(monkeypatch):
@@ -113,17 +129,18 @@ def test_model_is_loaded_once_and_is_deterministic(monkeypatch):
 
 @requires_shared
 @pytest.mark.shared
-def test_a_patchs_logit_does_not_depend_on_its_batch(model):
+def test_a_patchs_logit_does_not_depend_on_its_batch(models):
     """The int8 network quantises activations per patch, never per batch."""
-    patches = extract_patches(_texture(512, 512, seed=5), model.spec).data
-    mixed = np.concatenate([patches[:1], patches[1:] * 0.1 + 3.0])
-    assert model.predict(patches[:1])[0] == model.predict(patches)[0] == model.predict(mixed)[0]
+    network = models.sharpness.network
+    cut = extract_patches(_texture(512, 512, seed=5), network.spec).data
+    mixed = np.concatenate([cut[:1], cut[1:] * 0.1 + 3.0])
+    assert network.predict(cut[:1])[0] == network.predict(cut)[0] == network.predict(mixed)[0]
 
 
 def test_scoring_prints_nothing_on_stderr():
     """LiteRT's "Created TensorFlow Lite XNNPACK delegate" line would repeat per worker."""
     code = ("import numpy as np; from blurwatch.sharpness import SharpnessModel; "
-            "SharpnessModel.load().predict(np.zeros((3, 64, 64, 1), np.float32))")
+            "SharpnessModel.load().network.predict(np.zeros((3, 64, 64, 1), np.float32))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr == ""
 
@@ -131,8 +148,8 @@ def test_scoring_prints_nothing_on_stderr():
 def test_training_and_inference_see_identical_patches(shared_data):
     path = sorted((shared_data / "photos" / "sharp").iterdir())[0]
     gray = decoding.decode(path, DecodeConfig()).gray
-    assert np.array_equal(dataset.working_gray(path), gray)
-    taken, _ = dataset._patches(gray, SPEC, np.random.default_rng(5), count=10_000)
+    assert np.array_equal(working_gray(path), gray)
+    taken, _ = patches._patches(gray, SPEC, np.random.default_rng(5), count=10_000)
     rng = np.random.default_rng(5)
     dy, dx = (int(rng.integers(SPEC.size)) for _ in range(2))
     reference = extract_patches(gray[dy:, dx:], SPEC).data
@@ -142,10 +159,10 @@ def test_training_and_inference_see_identical_patches(shared_data):
 
 @requires_shared
 @pytest.mark.shared
-def test_real_bokeh_photo_is_sharp_and_its_map_shows_where(shared_data, model):
+def test_real_bokeh_photo_is_sharp_and_its_map_shows_where(shared_data, models):
     path = shared_data / "photos" / "bokeh_sharp" / "imagenet__n01531178_goldfinch.JPEG"
     if not path.exists():
         pytest.skip(f"{path.name} is not in this copy of the data")
-    result = model.score(decoding.decode(path, DecodeConfig()).gray)
-    assert result.score >= model.thresholds["keep_from"]
+    result = models.sharpness.score(decoding.decode(path, DecodeConfig()).gray)
+    assert result.score is not None and result.score >= models.sharpness.thresholds["keep_from"]
     assert np.nanmin(result.map) < np.nanmax(result.map)

@@ -194,9 +194,10 @@ def test_a_decided_rating_is_written_explicitly_and_none_is_not_invented(photo: 
 
 
 def test_blurwatch_keywords_never_contain_a_comma_space(photo: Path) -> None:
-    [path] = sidecar.write_verdict(photo, result("reject", REASONS), SidecarConfig())
+    faults = ("blurry", "dark", "overexposed")
+    [path] = sidecar.write_verdict(photo, result("reject", faults), SidecarConfig())
     fields = properties(path)
-    assert fields["Xmp.dc.subject"] == ["blurwatch|blurry", "blurwatch|dark", "blurwatch|overexposed"]
+    assert fields["Xmp.dc.subject"] == [f"blurwatch|{fault}" for fault in faults]
     sidecar.write_verdict(photo, result("review", REASONS), SidecarConfig())
     fields = properties(path)
     assert "blurwatch|review" in fields["Xmp.dc.subject"]

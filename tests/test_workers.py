@@ -28,7 +28,8 @@ import pytest
 from blurwatch import sidecar
 from blurwatch.config import Config
 from blurwatch.job import Job, Outcome
-from blurwatch.sharpness import SharpnessModel, default_model_dir
+from blurwatch.pipeline import Models
+from blurwatch.sharpness import default_model_dir
 from blurwatch.workers import WorkerBug, WorkerPool
 from helpers.photos import make_photo
 
@@ -43,7 +44,7 @@ WAIT = 30.0  # generous ceiling for anything that should take well under a secon
 # ---------------------------------------------------------------- the task run inside the workers
 
 
-def stand_in_task(job: Job, config: Config, model: SharpnessModel, progress: Callable[[], None]) -> Outcome:
+def stand_in_task(job: Job, config: Config, models: Models, progress: Callable[[], None]) -> Outcome:
     """Crashes, fails, waits or logs as the photo's name says; notes its pid and sensitivity."""
     photo = job.photos[0]
     name = photo.name

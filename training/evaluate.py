@@ -1,13 +1,19 @@
-"""Evaluation on real labelled photos, with the Laplacian-variance baseline side by side.
+"""Evaluation in the photographer's terms, cross-validated by source, beside the baselines.
 
-    python -m training.evaluate --data ../shared/data            # cross-validated figures
-    python -m training.evaluate --manifest other/manifest.csv    # shipped model on another set
+    python -m training.evaluate                                 # cross-validated, from training/work/oof.json
+    python -m training.evaluate --manifest OTHER/manifest.csv   # the shipped models on another labelled set
 
-Cross-validated mode reads the out-of-fold sharpness scores written by
-``training.train`` (each photo scored by a model that never trained on it) and chooses
-every threshold (blurwatch's and the baseline's) on the other folds only. With
-``--manifest`` (or a folder whose sub-folders are labels) the shipped model and its
-shipped thresholds are applied as they are: nothing is tuned on that set.
+Cross-validated mode reads what ``training.train`` kept: every photo's out-of-fold
+sharpness score and exposure probabilities. Each fold's limits are fitted on the other
+folds only (nested), then blurwatch's own :func:`blurwatch.verdict.decide` judges the
+held-out photos, exactly as it judges a photographer's. The baseline gets the same
+treatment and the same error budgets: the variance of the Laplacian for blur (the
+usual script), the mean luminance for exposure. blurwatch 0.1's exposure rules stand
+beside the exposure model too.
+
+With ``--manifest`` (or a folder whose sub-folders are labels) the shipped models and
+their shipped limits are applied as they are: nothing is tuned on that set. Its sharp
+camera photos of 1600 px or more also get the subtle-blur companion.
 """
 
 from __future__ import annotations
@@ -16,177 +22,253 @@ import argparse
 import csv
 import json
 import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from blurwatch import decoding, exposure
+from blurwatch import decoding, verdict
 from blurwatch.config import Config, DecodeConfig
-from blurwatch.sharpness import SharpnessModel
-from blurwatch.verdict import Thresholds, decide
-from training import degrade, thresholds
-from training.dataset import BLURRY_LABELS, SHARP_LABELS
+from blurwatch.exposure import Exposure
+from blurwatch.pipeline import Models, judge
+from blurwatch.sharpness import Sharpness
+from training import degrade, held_out, thresholds
+from training.data import BLURRY_LABELS, GOOD_LABELS
 
-EXPOSURE_LABELS = {"dark": "dark", "overexposed": "overexposed"}
-# Photos at least this long count as full-resolution camera photos for the subtle-blur test.
-CAMERA_LONG_SIDE = 1600
-
-
-@dataclass
-class Scored:
-    path: str
-    label: str
-    fold: int
-    sharpness: float
-    laplacian: float
-    exposure: exposure.Exposure
-    full_size: tuple[int, int]
+# Bad photos by what they should be rejected for; subtle blur is a kind of row, not a label.
+RIGHT_REASON = {"blurry_natural": "blurry", "blurry_multiframe": "blurry", "blurry_lab": "blurry",
+                "subtle_blur": "blurry", "dark": "dark", "overexposed": "overexposed"}
+SUBTLE_KINDS = ("subtle_defocus", "subtle_shake")
+EXPOSURE_REASONS = frozenset({"dark", "overexposed"})
+SWEEP = (-1.0, -0.5, 0.0, 0.5, 1.0)
+_NO_MAP = np.zeros((0, 0), np.float32)
 
 
-def laplacian_variance(gray: np.ndarray) -> float:
-    """The peer method: variance of the Laplacian (here on blurwatch's working image)."""
-    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+@dataclass(frozen=True)
+class Judged:
+    """One judged image: a labelled photo or a blurred copy of one, and what became of it."""
+
+    label: str  # the labelled photo's label; "subtle_blur" / "camera_original" for the subtle copies
+    source: str
+    decision: str
+    reasons: tuple[str, ...]
 
 
-def roc(positive: np.ndarray, negative: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """ROC of "lower score = blurry": (false-positive rates, true-positive rates, AUC)."""
-    cuts = np.unique(np.concatenate([positive, negative, [np.inf]]))
-    tpr = np.array([(positive < c).mean() for c in cuts])
-    fpr = np.array([(negative < c).mean() for c in cuts])
-    # AUC as the chance that a blurry photo scores below a sharp one (ties count half).
-    below = (positive[:, None] < negative[None, :]).mean() + 0.5 * (positive[:, None] == negative[None, :]).mean()
-    return fpr, tpr, float(below)
+@dataclass(frozen=True)
+class Table:
+    """What ``training.train`` kept out-of-fold (``oof.json``)."""
+
+    photos: list[dict[str, Any]]
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def from_json(cls, content: dict[str, Any]) -> Table:
+        return cls(content["photos"], content["rows"])
+
+    def folds(self) -> list[int]:
+        return sorted({p["fold"] for p in self.photos})
+
+    def fault_samples(self, use: Callable[[int], bool] = lambda fold: True,
+                      scores: Callable[[dict[str, Any]], float | None] | None = None,
+                      exposure_key: Callable[[dict[str, Any], str], float] | None = None,
+                      ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(good, faulty) probabilities per fault, over photos whose fold passes ``use``.
+
+        Blur's faulty set is the real blurry photos plus the subtle training copies;
+        ``scores`` and ``exposure_key`` swap in a baseline's figures.
+        """
+        scores = scores or (lambda row: row["sharpness"])
+        exposure_key = exposure_key or (lambda photo, reason: photo[reason])
+        good_blur, bad_blur = [], []
+        for row in self.rows:
+            photo = self.photos[row["photo"]]
+            score = scores(row)
+            if score is None or not use(photo["fold"]):
+                continue
+            if row["kind"] == "real" and photo["label"] in GOOD_LABELS:
+                good_blur.append(1.0 - score)
+            elif (row["kind"] == "real" and photo["label"] in BLURRY_LABELS) or row["kind"].startswith("subtle_train"):
+                bad_blur.append(1.0 - score)
+        samples = {"blurry": (np.array(good_blur), np.array(bad_blur))}
+        for reason in ("dark", "overexposed"):
+            chosen = [p for p in self.photos if use(p["fold"])]
+            samples[reason] = (np.array([exposure_key(p, reason) for p in chosen if p["label"] in GOOD_LABELS]),
+                               np.array([exposure_key(p, reason) for p in chosen if p["label"] == reason]))
+        return samples
 
 
-def recall_at(positive: np.ndarray, negative: np.ndarray, max_fpr: float) -> float:
-    """Share of blurry photos caught when at most ``max_fpr`` of sharp ones are rejected."""
-    fpr, tpr, _ = roc(positive, negative)
-    ok = fpr <= max_fpr + 1e-12
-    return float(tpr[ok].max()) if ok.any() else 0.0
+def sharpness_limits(blurry: dict[str, float]) -> dict[str, float]:
+    """Blur's limits on P(blurry) as limits on the sharpness score (1 = sharp)."""
+    return {"reject_below": round(1.0 - blurry["reject_at"], 4), "keep_from": round(1.0 - blurry["review_at"], 4)}
 
 
-def sharpness_figures(rows: list[Scored], key: str, limits_by_fold: dict[int, dict]) -> dict:
-    blurry = np.array([getattr(r, key) for r in rows if r.label in BLURRY_LABELS])
-    sharp = np.array([getattr(r, key) for r in rows if r.label in SHARP_LABELS])
-    _, _, auc = roc(blurry, sharp)
-    out = {"auc": auc, "recall_at_5pct": recall_at(blurry, sharp, 0.05),
-           "recall_at_2pct": recall_at(blurry, sharp, 0.02)}
-    for label in SHARP_LABELS + BLURRY_LABELS:
-        mine = [r for r in rows if r.label == label]
-        rejected = [getattr(r, key) < limits_by_fold[r.fold]["reject_below"] for r in mine]
-        kept = [getattr(r, key) >= limits_by_fold[r.fold]["keep_from"] for r in mine]
-        out[label] = {"n": len(mine), "rejected": float(np.mean(rejected)), "kept": float(np.mean(kept))}
+def _thresholds(limits: dict[str, dict[str, float]]) -> verdict.Thresholds:
+    sharp = sharpness_limits(limits["blurry"])
+    return verdict.Thresholds(sharp["reject_below"], sharp["keep_from"], verdict.Limits(**limits["dark"]),
+                              verdict.Limits(**limits["overexposed"]))
+
+
+def _exposure(photo: dict[str, Any], dark: float, overexposed: float) -> Exposure:
+    return Exposure(**photo["figures"], dark=dark, overexposed=overexposed)
+
+
+def judge_table(table: Table, sensitivity: float = 0.0, baseline: bool = False) -> list[Judged]:
+    """Every held-out photo (and subtle copy) judged with limits fitted on the other folds."""
+    scores, exposure_key = (_laplacian_score, _mean_luminance) if baseline else (None, None)
+    judged = []
+    for fold in table.folds():
+        fitted = thresholds.fit_all(table.fault_samples(lambda f, fold=fold: f != fold, scores, exposure_key))
+        limits = _thresholds(fitted).shifted(sensitivity)
+        for row in table.rows:
+            photo = table.photos[row["photo"]]
+            if photo["fold"] != fold or not (row["kind"] == "real" or row["kind"] in SUBTLE_KINDS
+                                             or row["kind"] == "subtle_original"):
+                continue
+            score = (scores or (lambda r: r["sharpness"]))(row)
+            reason_p = {r: (exposure_key or (lambda p, k: p[k]))(photo, r) for r in ("dark", "overexposed")}
+            decided = verdict.decide(Sharpness(score, _NO_MAP, 0, row["note"]),
+                                     _exposure(photo, reason_p["dark"], reason_p["overexposed"]), limits)
+            label = {"real": photo["label"], "subtle_original": "camera_original"}.get(row["kind"], "subtle_blur")
+            judged.append(Judged(label, photo["source"], decided.decision, decided.reasons))
+    return judged
+
+
+def _laplacian_score(row: dict[str, Any]) -> float:
+    """The baseline's Laplacian variance squashed into 0..1 (monotone: only the order counts)."""
+    return float(row["laplacian"] / (row["laplacian"] + 100.0))
+
+
+def _mean_luminance(photo: dict[str, Any], reason: str) -> float:
+    """The baseline's exposure "probability": the mean EV squashed into 0..1, darker or brighter."""
+    ev = photo["figures"]["mean_ev"]
+    return float(1.0 / (1.0 + np.exp(2.0 * ev if reason == "dark" else -2.0 * ev)))
+
+
+def hand_rules_0_1(figures: dict[str, Any]) -> tuple[str, ...]:
+    """blurwatch 0.1's exposure rules, for comparison (its defaults)."""
+    reasons = []
+    if (figures["mean_ev"] < -1.5 and figures["highlights"] < 250) or figures["mean_ev"] < -3.0:
+        reasons.append("dark")
+    if figures["mean_ev"] >= 1.2 and (figures["clipped"] >= 0.05 or figures["shadows"] >= 40):
+        reasons.append("overexposed")
+    return tuple(reasons)
+
+
+def photographer_figures(judged: Iterable[Judged]) -> dict[str, Any]:
+    """The issue's table: what the photographer gets, as shares."""
+    items = list(judged)
+    good = [j for j in items if j.label in GOOD_LABELS]
+    bad = [j for j in items if j.label in RIGHT_REASON]
+    def caught(j: Judged) -> bool:
+        return j.decision == "reject" and RIGHT_REASON[j.label] in j.reasons
+
+    out: dict[str, Any] = {
+        "n_good": len(good), "n_bad": len(bad),
+        "good_rejected": _share(good, lambda j: j.decision == "reject"),
+        "good_review": _share(good, lambda j: j.decision == "review"),
+        "sharp_review": _share([j for j in good if j.label == "sharp"], lambda j: j.decision == "review"),
+        "bokeh_review": _share([j for j in good if j.label == "bokeh_sharp"], lambda j: j.decision == "review"),
+        "bokeh_kept": _share([j for j in good if j.label == "bokeh_sharp"], lambda j: j.decision == "keep"),
+        "good_rejected_exposure": _share(good, _rejected_for_exposure),
+        "bad_caught": _share(bad, caught),
+        "bad_review": _share(bad, lambda j: j.decision == "review"),
+        "bad_kept": _share(bad, lambda j: j.decision == "keep"),
+        "camera_originals_kept": _share([j for j in items if j.label == "camera_original"],
+                                        lambda j: j.decision == "keep"),
+    }
+    for label in RIGHT_REASON:
+        group = [j for j in bad if j.label == label]
+        out[f"{label}_caught"] = _share(group, caught)
+        out[f"n_{label}"] = len(group)
     return out
 
 
-def cross_validated_limits(rows: list[Scored], key: str) -> dict[int, dict]:
-    """For each fold, thresholds fitted on the other folds' scores only."""
-    limits = {}
-    for fold in sorted({r.fold for r in rows}):
-        others = [{"label": r.label, "sharpness": getattr(r, key)} for r in rows if r.fold != fold]
-        limits[fold] = thresholds.fit(others)
-    return limits
+def per_source(judged: Iterable[Judged]) -> dict[str, dict[str, Any]]:
+    """The figures for each source on its own: the spread a new camera may see."""
+    by_source: dict[str, list[Judged]] = defaultdict(list)
+    for j in judged:
+        by_source[j.source].append(j)
+    return {source: photographer_figures(items) for source, items in sorted(by_source.items())}
 
 
-def exposure_figures(rows: list[Scored], config: Config) -> dict:
-    """blurwatch's exposure flags beside a mean-luminance rule tuned by cross-validation."""
+def exposure_comparison(table: Table) -> dict[str, dict[str, float]]:
+    """Exposure alone: the model (nested limits) beside blurwatch 0.1's rules and the mean-luminance rule."""
     out = {}
-    baseline_limits = _mean_rule_limits(rows)
-    for name, flagged in (("blurwatch", lambda r: exposure.flags(r.exposure, config.exposure)),
-                          ("mean_luminance_cv", lambda r: _mean_rule(r, baseline_limits[r.fold]))):
-        figures = {}
-        for label, reason in EXPOSURE_LABELS.items():
-            mine = [r for r in rows if r.label == label]
-            figures[f"{label}_caught"] = float(np.mean([reason in flagged(r) for r in mine]))
-        good = [r for r in rows if r.label in SHARP_LABELS]
-        figures["good_flagged"] = float(np.mean([bool(flagged(r)) for r in good]))
-        out[name] = figures
+    for name, baseline in (("model", False), ("mean_luminance", True)):
+        judged = judge_table(table, baseline=baseline)
+        real = [j for j in judged if j.label in GOOD_LABELS or j.label in ("dark", "overexposed")]
+        out[name] = _exposure_rates(real)
+    out["hand_rules_0.1"] = _exposure_rates([
+        Judged(p["label"], p["source"], "reject" if hand_rules_0_1(p["figures"]) else "keep",
+               hand_rules_0_1(p["figures"]))
+        for p in table.photos if p["label"] in GOOD_LABELS + ("dark", "overexposed")])
     return out
 
 
-def _mean_rule(row: Scored, limits: tuple[float, float]) -> tuple[str, ...]:
-    dark, bright = limits
-    return ("dark",) if row.exposure.mean_ev < dark else ("overexposed",) if row.exposure.mean_ev > bright else ()
+def _exposure_rates(judged: list[Judged]) -> dict[str, float]:
+    good = [j for j in judged if j.label in GOOD_LABELS]
+    out = {"good_rejected": _share(good, _rejected_for_exposure),
+           "good_flagged": _share(good, lambda j: bool(EXPOSURE_REASONS & set(j.reasons)))}
+    for reason in EXPOSURE_REASONS:
+        mine = [j for j in judged if j.label == reason]
+        out[f"{reason}_caught"] = _share(mine, lambda j, r=reason: j.decision == "reject" and r in j.reasons)
+    return out
 
 
-def _mean_rule_limits(rows: list[Scored]) -> dict[int, tuple[float, float]]:
-    """The plain rule's EV limits per fold: the best-separating cut on the other folds."""
-    limits = {}
-    for fold in sorted({r.fold for r in rows}):
-        train = [r for r in rows if r.fold != fold]
-        limits[fold] = (_best_cut(train, "dark", below=True), _best_cut(train, "overexposed", below=False))
-    return limits
+def _rejected_for_exposure(judged: Judged) -> bool:
+    return judged.decision == "reject" and bool(EXPOSURE_REASONS & set(judged.reasons))
 
 
-def _best_cut(rows: list[Scored], label: str, below: bool) -> float:
-    ev = np.array([r.exposure.mean_ev for r in rows])
-    target = np.array([r.label == label for r in rows])
-    best, best_err = 0.0, np.inf
-    for cut in np.unique(ev):
-        flagged = ev < cut if below else ev > cut
-        err = (flagged != target).sum()
-        if err < best_err:
-            best, best_err = float(cut), err
-    return best
+def _share(group: list[Judged], test: Callable[[Judged], bool]) -> float:
+    """The share of ``group`` passing ``test``; NaN (shown as a dash) for an empty group."""
+    return float(np.mean([test(j) for j in group])) if group else float("nan")
 
 
-def subtle_blur(photos: list[tuple[Path, int]], models: dict[int, SharpnessModel], limits: dict[int, dict],
-                lap_limits: dict[int, dict], seed: int = 7) -> dict:
-    """Full-resolution camera photos blurred slightly, as a photographer sees at 100% view.
+def cross_validated(table: Table) -> dict[str, Any]:
+    """The whole cross-validated report (also stored in the shipped model's JSON)."""
+    judged = judge_table(table)
+    return {
+        "mode": "cross-validated by source: out-of-fold scores, limits fitted on the other folds",
+        "blurwatch": photographer_figures(judged),
+        "baseline": photographer_figures(judge_table(table, baseline=True)),
+        "per_source": per_source(judged),
+        "exposure": exposure_comparison(table),
+        "sensitivity": {f"{s:+.1f}": photographer_figures(judge_table(table, sensitivity=s)) for s in SWEEP},
+    }
 
-    Defocus radius 0.15% of the long side, camera shake 0.35%; each written as JPEG q95
-    and decoded by blurwatch like any photo. The untouched originals, re-encoded alike,
-    must be kept. The Laplacian baseline is judged on the same decoded images.
-    """
-    rng = np.random.default_rng(seed)
-    caught: dict[str, dict[str, list[bool]]] = {m: {"defocus": [], "shake": [], "original": []}
-                                                for m in ("blurwatch", "laplacian_variance")}
+
+def on_manifest(source: Path, models: Models, config: Config) -> dict[str, Any]:
+    """The shipped models and limits, as they are, on another labelled set."""
+    judged = []
+    for path, label in read_labelled(source):
+        photo = decoding.decode(path, config.decode)
+        result = judge(photo, config, models)
+        judged.append(Judged(label, path.parent.name, result.verdict.decision, result.verdict.reasons))
+        if label == "sharp" and max(photo.full_size) >= held_out.CAMERA_LONG_SIDE:
+            judged += _subtle_judged(path, models, config)
+    return {"mode": "shipped models and limits, nothing tuned on this set",
+            "blurwatch": photographer_figures(judged), "per_source": per_source(judged)}
+
+
+def _subtle_judged(path: Path, models: Models, config: Config) -> list[Judged]:
+    full = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    long_side = max(full.shape)
+    rng = np.random.default_rng(7)
+    variants = {"camera_original": full.astype(np.float32),
+                "subtle_blur": degrade.blur(full, degrade.defocus_kernel(held_out.SUBTLE_DEFOCUS * long_side)),
+                "subtle_shake": degrade.blur(full, degrade.shake_kernel(held_out.SUBTLE_SHAKE * long_side, rng))}
+    out = []
     with tempfile.TemporaryDirectory() as tmp:
-        for path, fold in photos:
-            full = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-            long_side = max(full.shape)
-            variants = {
-                "original": full.astype(np.float32),
-                "defocus": degrade.blur(full, degrade.defocus_kernel(0.0015 * long_side)),
-                "shake": degrade.blur(full, degrade.shake_kernel(0.0035 * long_side, rng)),
-            }
-            for kind, image in variants.items():
-                out = Path(tmp) / f"{kind}.jpg"
-                cv2.imwrite(str(out), np.clip(image, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 95])
-                gray = decoding.decode(out, DecodeConfig()).gray
-                rejected = {
-                    "blurwatch": models[fold].score(gray).score < limits[fold]["reject_below"],
-                    "laplacian_variance": laplacian_variance(gray) < lap_limits[fold]["reject_below"],
-                }
-                for method, is_rejected in rejected.items():
-                    caught[method][kind].append(not is_rejected if kind == "original" else is_rejected)
-    return {method: {"n": len(photos), "defocus_caught": float(np.mean(c["defocus"])),
-                     "shake_caught": float(np.mean(c["shake"])), "originals_kept": float(np.mean(c["original"]))}
-            for method, c in caught.items()}
-
-
-def score_rows(labelled: list[tuple[Path, str, int]], oof: dict[str, float] | None,
-               model: SharpnessModel | None) -> list[Scored]:
-    """Decode each photo once; sharpness from the out-of-fold table or the given model."""
-    rows = []
-    for path, label, fold in labelled:
-        photo = decoding.decode(path, DecodeConfig())
-        sharp = oof[str(path)] if oof is not None else model.score(photo.gray).score
-        rows.append(Scored(str(path), label, fold, sharp, laplacian_variance(photo.gray),
-                           exposure.measure(photo.gray), photo.full_size))
-    return rows
-
-
-def verdict_rates(rows: list[Scored], config: Config, limits: dict[int, dict]) -> dict:
-    """What blurwatch's full verdict does to each label (reject / review / keep shares)."""
-    out: dict[str, dict] = {}
-    for label in sorted({r.label for r in rows}):
-        decisions = [decide(r.sharpness, r.exposure, config, Thresholds(**limits[r.fold])).decision
-                     for r in rows if r.label == label]
-        out[label] = {d: decisions.count(d) / len(decisions) for d in ("reject", "review", "keep")}
-        out[label]["n"] = len(decisions)
+        for kind, image in variants.items():
+            target = Path(tmp) / "subtle.jpg"
+            cv2.imwrite(str(target), np.clip(image, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            result = judge(decoding.decode(target, DecodeConfig()), config, models)
+            label = "camera_original" if kind == "camera_original" else "subtle_blur"
+            out.append(Judged(label, path.parent.name, result.verdict.decision, result.verdict.reasons))
     return out
 
 
@@ -198,91 +280,62 @@ def read_labelled(source: Path) -> list[tuple[Path, str]]:
     return [(p, p.parent.name) for p in sorted(source.glob("*/*")) if decoding.is_photo(p)]
 
 
-def plot_roc(rows: list[Scored], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for key, name in (("sharpness", "blurwatch LeNet"), ("laplacian", "Laplacian variance")):
-        blurry = np.array([getattr(r, key) for r in rows if r.label in BLURRY_LABELS])
-        sharp = np.array([getattr(r, key) for r in rows if r.label in SHARP_LABELS])
-        fpr, tpr, auc = roc(blurry, sharp)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
-    ax.set_xlabel("sharp photos rejected")
-    ax.set_ylabel("blurry photos caught")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-
-
-def markdown_table(report: dict) -> str:
-    """The evaluation as the model card's table: blurwatch beside its baselines."""
+def markdown(report: dict[str, Any]) -> str:
+    """The report as the model card's tables."""
     def pct(x: float) -> str:
-        return f"{100 * x:.1f}%"
+        return "–" if x != x else f"{100 * x:.1f}%"
 
-    b, lap = report["blurwatch"], report["laplacian_variance"]
-    lines = ["| figure | blurwatch | baseline |", "|---|---|---|",
-             f"| ROC AUC, blurry vs sharp + shallow DoF | {b['auc']:.3f} | {lap['auc']:.3f} |",
-             f"| blurry caught at 5% of sharp rejected | {pct(b['recall_at_5pct'])} | {pct(lap['recall_at_5pct'])} |",
-             f"| blurry caught at 2% of sharp rejected | {pct(b['recall_at_2pct'])} | {pct(lap['recall_at_2pct'])} |"]
-    for label in BLURRY_LABELS + SHARP_LABELS:
-        lines.append(f"| {label} (n={b[label]['n']}): rejected as blurry | {pct(b[label]['rejected'])} "
-                     f"| {pct(lap[label]['rejected'])} |")
-    for label in SHARP_LABELS:
-        lines.append(f"| {label}: kept outright (not even review) | {pct(b[label]['kept'])} "
-                     f"| {pct(lap[label]['kept'])} |")
-    if "subtle_blur" in report:
-        ours, theirs = report["subtle_blur"]["blurwatch"], report["subtle_blur"]["laplacian_variance"]
-        for key, name in (("defocus_caught", "defocus 0.15%"), ("shake_caught", "shake 0.35%"),
-                          ("originals_kept", "untouched originals kept")):
-            lines.append(f"| subtle blur (n={ours['n']}): {name} | {pct(ours[key])} | {pct(theirs[key])} |")
-    ours, theirs = report["exposure"]["blurwatch"], report["exposure"]["mean_luminance_cv"]
-    lines += [f"| dark caught as dark | {pct(ours['dark_caught'])} | {pct(theirs['dark_caught'])} |",
-              f"| overexposed caught as overexposed | {pct(ours['overexposed_caught'])} "
-              f"| {pct(theirs['overexposed_caught'])} |",
-              f"| good photos flagged for exposure | {pct(ours['good_flagged'])} | {pct(theirs['good_flagged'])} |"]
+    ours, base = report["blurwatch"], report.get("baseline")
+    rows = [("good photos rejected", "good_rejected"), ("good photos sent to review", "good_review"),
+            ("— sharp sent to review", "sharp_review"), ("— shallow-DoF sent to review", "bokeh_review"),
+            ("shallow-DoF photos kept outright", "bokeh_kept"),
+            ("good photos rejected for exposure", "good_rejected_exposure"),
+            ("bad photos rejected with the right reason", "bad_caught"),
+            ("— natural camera shake / missed focus", "blurry_natural_caught"),
+            ("— video-frame motion blur", "blurry_multiframe_caught"), ("— lab camera shake", "blurry_lab_caught"),
+            ("— subtle full-resolution blur", "subtle_blur_caught"), ("— dark", "dark_caught"),
+            ("— overexposed", "overexposed_caught"), ("bad photos sent to review", "bad_review"),
+            ("bad photos kept outright", "bad_kept"),
+            ("untouched camera photos kept (subtle-blur originals)", "camera_originals_kept")]
+    head = "| what the photographer gets | blurwatch |" + (" Laplacian + mean luminance |" if base else "")
+    lines = [f"{ours['n_good']} good and {ours['n_bad']} bad photos", "", head,
+             "|---|---|" + ("---|" if base else "")]
+    for name, key in rows:
+        lines.append(f"| {name} | {pct(ours[key])} |" + (f" {pct(base[key])} |" if base else ""))
+    if "exposure" in report:
+        lines += ["", "| exposure alone | model | blurwatch 0.1 rules | mean luminance |", "|---|---|---|---|"]
+        e = report["exposure"]
+        for name, key in (("dark caught", "dark_caught"), ("overexposed caught", "overexposed_caught"),
+                          ("good photos rejected for exposure", "good_rejected"),
+                          ("good photos flagged (reject or review)", "good_flagged")):
+            lines.append(f"| {name} | {pct(e['model'][key])} | {pct(e['hand_rules_0.1'][key])} "
+                         f"| {pct(e['mean_luminance'][key])} |")
+    lines += ["", "| source | good | rejected | review | bad | caught | kept |", "|---|---|---|---|---|---|---|"]
+    for source, f in report["per_source"].items():
+        lines.append(f"| {source} | {f['n_good']} | {pct(f['good_rejected'])} | {pct(f['good_review'])} "
+                     f"| {f['n_bad']} | {pct(f['bad_caught'])} | {pct(f['bad_kept'])} |")
+    if "sensitivity" in report:
+        lines += ["", "| sensitivity | good rejected | good to review | bad caught | bad kept |",
+                  "|---|---|---|---|---|"]
+        for value, f in report["sensitivity"].items():
+            lines.append(f"| {value} | {pct(f['good_rejected'])} | {pct(f['good_review'])} "
+                         f"| {pct(f['bad_caught'])} | {pct(f['bad_kept'])} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("training/work"))
-    parser.add_argument("--manifest", type=Path, help="evaluate the shipped model on this set instead")
+    parser.add_argument("--manifest", type=Path, help="evaluate the shipped models on this labelled set instead")
     parser.add_argument("--out", type=Path, default=Path("training/work/evaluation.json"))
-    parser.add_argument("--subtle", type=int, default=20, help="camera photos for the subtle-blur test")
     args = parser.parse_args(argv)
-    config = Config()
     if args.manifest:
-        model = SharpnessModel.load()
-        labelled = [(p, label, 0) for p, label in read_labelled(args.manifest)]
-        rows = score_rows(labelled, None, model)
-        limits = {0: model.thresholds}
-        lap_limits = {0: thresholds.fit([{"label": r.label, "sharpness": r.laplacian} for r in rows])}
-        report = {"mode": "shipped model, shipped thresholds (Laplacian threshold fitted on this set: optimistic)"}
+        report = on_manifest(args.manifest, Models.load(), Config())
     else:
-        oof_rows = json.loads((args.work / "oof_scores.json").read_text())
-        oof = {r["path"]: r["sharpness"] for r in oof_rows}
-        labelled = [(Path(r["path"]), r["label"], r["fold"]) for r in oof_rows]
-        rows = score_rows(labelled, oof, None)
-        limits = cross_validated_limits(rows, "sharpness")
-        lap_limits = cross_validated_limits(rows, "laplacian")
-        report = {"mode": "cross-validated: out-of-fold scores, thresholds fitted on other folds"}
-    report["blurwatch"] = sharpness_figures(rows, "sharpness", limits)
-    report["laplacian_variance"] = sharpness_figures(rows, "laplacian", lap_limits)
-    report["exposure"] = exposure_figures(rows, config)
-    report["verdicts"] = verdict_rates(rows, config, limits)
-    if not args.manifest and args.subtle:
-        camera = [(Path(r.path), r.fold) for r in rows
-                  if r.label == "sharp" and max(r.full_size) >= CAMERA_LONG_SIDE]
-        models = {f: SharpnessModel.load(args.work / f"fold{f}") for f in sorted({f for _, f in camera})}
-        report["subtle_blur"] = subtle_blur(camera[: args.subtle], models, limits, lap_limits)
+        report = cross_validated(Table.from_json(json.loads((args.work / "oof.json").read_text(encoding="utf-8"))))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    plot_roc(rows, args.out.with_suffix(".roc.png"))
-    print(markdown_table(report))
+    print(markdown(report))
     return 0
 
 

@@ -10,31 +10,35 @@ from __future__ import annotations
 import numpy as np
 
 
-def build(patch_size: int):
-    """The Keras model, uncompiled."""
+def build(patch_size: int, conv: tuple[int, int], dense: tuple[int, int]):
+    """The Keras model, uncompiled.
+
+    ``conv``: the filters of its two 5x5 convolutions; ``dense``: the units of its first two dense layers.
+    """
     import tensorflow as tf
 
     keras = tf.keras
     inputs = keras.Input((patch_size, patch_size, 1), name="patch")
-    x = keras.layers.Conv2D(16, 5, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(conv[0], 5, activation="relu", name="conv1")(inputs)
     x = keras.layers.MaxPooling2D(2, name="pool1")(x)
-    x = keras.layers.Conv2D(32, 5, activation="relu", name="conv2")(x)
+    x = keras.layers.Conv2D(conv[1], 5, activation="relu", name="conv2")(x)
     x = keras.layers.MaxPooling2D(4, name="pool2")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(96, activation="relu", name="dense1")(x)
+    x = keras.layers.Dense(dense[0], activation="relu", name="dense1")(x)
     x = keras.layers.Dropout(0.3, name="dropout")(x)
-    x = keras.layers.Dense(32, activation="relu", name="dense2")(x)
+    x = keras.layers.Dense(dense[1], activation="relu", name="dense2")(x)
     outputs = keras.layers.Dense(1, name="sharp_logit")(x)  # a logit: blurwatch aggregates logits
     return keras.Model(inputs, outputs, name="blurwatch_lenet")
 
 
-def train(x: np.ndarray, y: np.ndarray, patch_size: int, epochs: int, seed: int, batch: int = 128):
+def train(x: np.ndarray, y: np.ndarray, patch_size: int, conv: tuple[int, int], dense: tuple[int, int],
+          epochs: int, seed: int, batch: int = 128):
     """Fit a fresh model on (x, y); deterministic for a given seed on one machine."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    model = build(patch_size)
+    model = build(patch_size, conv, dense)
     model.compile(
         optimizer=tf.keras.optimizers.Adam(1e-3),
         loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),

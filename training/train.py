@@ -1,14 +1,22 @@
-"""Rebuild the shipped sharpness model from scratch, with cross-validated thresholds.
+"""Rebuild blurwatch's models from scratch, with limits chosen on held-out photos.
 
     python -m training.train --data ../shared/data --out daemon/blurwatch/models/
 
-1. The labelled photos are split into folds (scenes kept together). For each fold a
-   model is trained on everything else and scores the held-out photos: every photo
-   gets an out-of-fold score from a model that never saw it.
-2. Thresholds are chosen on those out-of-fold scores (see :mod:`training.thresholds`).
-3. The shipped model is trained on all the data with the same recipe, and written as
-   ``sharpness.tflite`` with ``sharpness.json`` (patch spec, thresholds, data summary,
-   cross-validated figures).
+1. The labelled photos (``photos/`` and ``more/``) are split into folds by source. For
+   each fold a patch network is trained on everything else (plus ``train_sharp/``) and
+   scores the held-out photos and blurred copies of them (:mod:`training.held_out`):
+   every row is out-of-fold.
+2. The exposure model is fitted per fold likewise (:mod:`training.exposure_model`);
+   every labelled photo gets out-of-fold exposure probabilities.
+3. The sharpness head (:mod:`training.head`) is fitted on the held-out rows, nested:
+   each fold's rows are scored by a head fitted on the other folds' rows.
+4. Reject and review limits for each fault are chosen on those out-of-fold
+   probabilities (:mod:`training.thresholds`).
+5. The shipped network, head and exposure model are fitted on all the data with the
+   same recipe and written to ``--out`` with their limits and the cross-validated
+   figures (``training.evaluate`` prints them in full).
+
+Everything out-of-fold is kept in ``--work`` (``oof.json``) for ``training.evaluate``.
 """
 
 from __future__ import annotations
@@ -20,78 +28,84 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from blurwatch.sharpness import MODEL_NAME, PatchSpec, SharpnessModel
-from training import dataset, model, thresholds
-from training.dataset import BLURRY_LABELS, LabelledPhoto
+from blurwatch import exposure as exposure_lib
+from blurwatch.sharpness import MODEL_NAME, PHOTO_FEATURES, PatchNetwork, PatchSpec
+from training import data, evaluate, exposure_model, head, held_out, model, patches, thresholds
+from training.data import BLURRY_LABELS, LabelledPhoto
 
 log = logging.getLogger("training.train")
-
-SHARPNESS_LABELS = dataset.SHARP_LABELS + BLURRY_LABELS
 
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     seed: int = 20261124
-    folds: int = 3
-    epochs: int = 24
-    variants: int = 5
-    per_image: int = 32
+    folds: int = 4
+    epochs: int = 16
+    variants: int = 5  # sharp and blurred variants per sharp source photo
+    per_image: int = 32  # patches per variant
+    conv: tuple[int, int] = (8, 16)  # filters of the two convolutions
+    dense: tuple[int, int] = (64, 32)  # units of the first two dense layers
     spec: PatchSpec = PatchSpec()
-    # Real blurry photos of the training folds join the synthetic examples.
-    use_real_blurry: bool = True
 
 
-def training_set(data: Path, photos: list[LabelledPhoto], recipe: Recipe, seed: int,
-                 limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Patches from train_sharp and the given labelled photos (never the held-out fold).
+def network_examples(data_dir: Path, photos: list[LabelledPhoto], recipe: Recipe, seed: int,
+                     limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Patches from train_sharp and the given labelled photos (never a held-out fold's).
 
-    ``limit`` keeps only that many sharp sources (the CI smoke test trains on a handful).
+    ``limit`` keeps only that many sources of each kind (the CI smoke test trains on a handful).
     """
-    sources = (dataset.train_sharp_photos(data) + [p.path for p in photos if p.label == "sharp"])[:limit]
+    sources = (data.train_sharp_photos(data_dir) + [p.path for p in photos if p.label == "sharp"])[:limit]
     real = [(p.path, 1.0) for p in photos if p.label == "sharp"]
-    if recipe.use_real_blurry:
-        real += [(p.path, 0.0) for p in photos if p.label in BLURRY_LABELS]
-    return dataset.build(sources, real[:limit], recipe.spec, seed, recipe.variants, recipe.per_image)
+    real += [(p.path, 0.0) for p in photos if p.label in BLURRY_LABELS]
+    return patches.build(sources, real[:limit], recipe.spec, seed, recipe.variants, recipe.per_image)
 
 
-def fit_and_export(x: np.ndarray, y: np.ndarray, recipe: Recipe, out_dir: Path, seed: int,
-                   metadata: dict) -> SharpnessModel:
-    """Train on patches (x, y), export to ``out_dir``, and load it back as blurwatch does."""
-    started = time.monotonic()
-    log.info("%s: %d patches (%.0f%% sharp)", out_dir, len(x), 100 * y.mean())
-    keras_model = model.train(x, y, recipe.spec.size, recipe.epochs, seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    size = model.export_tflite(keras_model, out_dir / f"{MODEL_NAME}.tflite")
-    metadata = {**metadata, "patches": dataclasses.asdict(recipe.spec), "tflite_bytes": size,
-                "training_patches": int(len(x)), "training_seconds": round(time.monotonic() - started)}
-    (out_dir / f"{MODEL_NAME}.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-    return SharpnessModel.load(out_dir)
+def fit_network(x: np.ndarray, y: np.ndarray, recipe: Recipe, out: Path, seed: int) -> PatchNetwork:
+    """Train on patches (x, y), export ``out`` as TFLite, and load it back as blurwatch does."""
+    log.info("%s: %d patches (%.0f%% sharp)", out, len(x), 100 * y.mean())
+    keras_model = model.train(x, y, recipe.spec.size, recipe.conv, recipe.dense, recipe.epochs, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.export_tflite(keras_model, out)
+    return PatchNetwork(out, recipe.spec)
 
 
-def out_of_fold_scores(data: Path, recipe: Recipe, work: Path) -> list[dict]:
-    """Every labelled photo scored by the fold model that did not train on it."""
-    photos = dataset.read_manifest(data)
-    fold_of = dataset.folds(photos, recipe.folds, recipe.seed)
-    rows = []
+def held_out_rows(data_dir: Path, photos: list[LabelledPhoto], fold_of: list[int], recipe: Recipe,
+                  work: Path) -> list[held_out.Row]:
+    """Every labelled photo (and blurred copies of the good ones) scored by its own fold's network."""
+    rows: list[held_out.Row] = []
     for fold in range(recipe.folds):
-        train_photos = [p for p, f in zip(photos, fold_of, strict=True) if f != fold and p.label in SHARPNESS_LABELS]
-        # A fold model only scores its held-out photos; thresholds come from all of them later.
-        fold_metadata = {"version": f"cv-fold-{fold}", "thresholds": {"reject_below": 0.5, "keep_from": 0.5}}
-        x, y = training_set(data, train_photos, recipe, recipe.seed + fold)
-        fold_model = fit_and_export(x, y, recipe, work / f"fold{fold}", recipe.seed + fold, fold_metadata)
-        for photo, f in zip(photos, fold_of, strict=True):
-            if f == fold:
-                gray = dataset.working_gray(photo.path)
-                rows.append({"path": str(photo.path), "label": photo.label, "fold": fold,
-                             "sharpness": fold_model.score(gray).score})
+        training = [p for p, f in zip(photos, fold_of, strict=True) if f != fold]
+        x, y = network_examples(data_dir, training, recipe, recipe.seed + fold)
+        network = fit_network(x, y, recipe, work / f"fold{fold}" / f"{MODEL_NAME}.tflite", recipe.seed + fold)
+        held = [i for i, f in enumerate(fold_of) if f == fold]
+        rows += held_out.held_out_rows(photos, held, network, recipe.seed + fold)
     return rows
 
 
+def oof_table(photos: list[LabelledPhoto], fold_of: list[int], rows: list[held_out.Row],
+              sharp: list[float | None], exposure: np.ndarray) -> dict[str, Any]:
+    """Everything out-of-fold, as ``training.evaluate`` reads it."""
+    return {
+        "photos": [{"path": str(p.path), "label": p.label, "source": p.source, "fold": f,
+                    "dark": float(e[1]), "overexposed": float(e[2]),
+                    "figures": exposure_lib.figures(exposure_lib.histogram(data.working_gray(p.path)))}
+                   for p, f, e in zip(photos, fold_of, exposure, strict=True)],
+        "rows": [{"photo": r.photo, "kind": r.kind, "sharpness": s, "note": r.note, "laplacian": r.laplacian,
+                  "figures": r.figures} for r, s in zip(rows, sharp, strict=True)],
+    }
+
+
+def limits(oof: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each fault's limits fitted on all out-of-fold probabilities (the shipped ones)."""
+    return thresholds.fit_all(evaluate.Table.from_json(oof).fault_samples())
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("daemon/blurwatch/models"))
     parser.add_argument("--work", type=Path, default=Path("training/work"))
@@ -102,29 +116,47 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     recipe = Recipe(seed=args.seed, folds=args.folds, epochs=args.epochs)
     started = time.monotonic()
+    photos = data.read_labelled(args.data)
+    fold_of = data.source_folds(photos, recipe.folds, recipe.seed)
+    extra_sharp = data.train_sharp_photos(args.data)
 
-    oof = out_of_fold_scores(args.data, recipe, args.work)
-    (args.work / "oof_scores.json").write_text(json.dumps(oof, indent=1), encoding="utf-8")
-    chosen = thresholds.choose(oof)
-    log.info("thresholds %s", chosen)
+    rows = held_out_rows(args.data, photos, fold_of, recipe, args.work)
+    exposure_rows = exposure_model.rows(photos, extra_sharp, recipe.seed)
+    exposure_oof = exposure_model.out_of_fold(exposure_rows, fold_of, recipe.seed)
+    sharp_oof = head.out_of_fold(rows, photos, fold_of, recipe.seed)
+    oof = oof_table(photos, fold_of, rows, sharp_oof, exposure_oof)
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "oof.json").write_text(json.dumps(oof), encoding="utf-8")
+    chosen = limits(oof)
+    report = evaluate.cross_validated(evaluate.Table.from_json(oof))
+    log.info("limits %s", chosen)
 
-    photos = [p for p in dataset.read_manifest(args.data) if p.label in SHARPNESS_LABELS]
-    metadata = {
-        "version": f"lenet-{datetime.date.today():%Y%m%d}-s{recipe.seed}-int8",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "input": {"shape": [None, recipe.spec.size, recipe.spec.size, 1], "dtype": "float32",
-                  "normalisation": "per patch: (x/255 - mean) / std; patches with std < flat_std skipped"},
-        "thresholds": chosen["thresholds"],
-        "cross_validation": chosen["report"],
-        "data": {"sharp_sources": "shared/data/train_sharp (CBSD68, CSet14) + photos/sharp",
-                 "real_blurry": "photos/blurry_natural, photos/blurry_lab (training folds only)",
-                 "labelled_photos": len(photos)},
+    today = f"{datetime.date.today():%Y%m%d}"
+    x, y = network_examples(args.data, photos, recipe, recipe.seed)
+    fit_network(x, y, recipe, args.out / f"{MODEL_NAME}.tflite", recipe.seed)
+    summary = {"labelled_photos": len(photos), "sources": len({p.source for p in photos}), "folds": recipe.folds,
+               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    sharpness_meta = {
+        "version": f"lenet-{today}-s{recipe.seed}",
+        "patches": dataclasses.asdict(recipe.spec),
+        "head": head.fit(rows, photos, recipe.seed),
+        "thresholds": evaluate.sharpness_limits(chosen["blurry"]),
         "recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k != "spec"},
+        "data": summary,
+        "cross_validation": report,
     }
-    x, y = training_set(args.data, photos, recipe, recipe.seed)
-    fit_and_export(x, y, recipe, args.out, recipe.seed, metadata)
-    log.info("done in %.0f s: %s", time.monotonic() - started, args.out)
+    _write_json(args.out / f"{MODEL_NAME}.json", sharpness_meta)
+    all_rows = np.ones(len(exposure_rows.y), bool)
+    exposure_meta = exposure_model.metadata(
+        exposure_model.fit(exposure_rows, all_rows, recipe.seed), f"logistic-{today}-s{recipe.seed}",
+        {reason: chosen[reason] for reason in ("dark", "overexposed")}, {"data": summary})
+    _write_json(args.out / f"{exposure_lib.MODEL_NAME}.json", exposure_meta)
+    log.info("done in %.0f s: %s (head inputs %s)", time.monotonic() - started, args.out, ", ".join(PHOTO_FEATURES))
     return 0
+
+
+def _write_json(path: Path, content: dict[str, Any]) -> None:
+    path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

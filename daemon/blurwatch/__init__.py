@@ -13,7 +13,7 @@ stage at the end; the daemon (:mod:`watcher`, :mod:`backlog`, :mod:`burst_tracke
 
 Modules, core first; each imports only modules before it in this list (tests/test_lint.py
 holds them to it):
-  core:  errors, config, files, packet, xmp, decoding, capture, exposure, sharpness, verdict, pipeline
+  core:  errors, config, files, packet, xmp, decoding, capture, logistic, exposure, sharpness, verdict, pipeline
   core:  bursts, sidecar, discovery, job, burst_stage
   edge:  state, systemd, watcher, backlog, burst_tracker, workers, daemon, thumbnails, report, demo, commands, cli
 """

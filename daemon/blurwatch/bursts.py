@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -51,7 +52,8 @@ Kind = Literal["burst", "bracket"]
 KINDS: tuple[Kind, ...] = ("burst", "bracket")
 BURST_REASON = "burst"
 EXPOSURE_REASONS = frozenset({"dark", "overexposed"})
-SHARPNESS_TIE = 0.02  # sharpness scores this close count as equally sharp
+# Frames this close in sharpness log-odds count as equally sharp (then exposure decides).
+SHARPNESS_TIE = 0.4
 BIAS_STEP = 0.3  # EV: exposure compensation this far apart is a step (cameras step by 1/3 EV or more)
 EXPOSURE_STEP = 1.0  # EV: exposure settings this far apart within a run are a bracket, not metering drift
 LOOKBACK = 64  # frames a frame is compared with: 2 s of the fastest bursts, bounded for mass copies
@@ -64,13 +66,15 @@ class Frame:
 
     photo: Path
     capture: Capture
-    sharpness: float  # 0..1, 1 = sharp
+    sharpness: float  # the sharpness log-odds: higher is sharper; a frame without a score is the least sharp
     exposure_ev: float  # mean brightness against mid-grey: the tie-breaker
     rejected: bool  # its own verdict is a reject
 
     @classmethod
     def of(cls, photo: Path, result: PhotoResult, taken: Capture) -> Frame:
-        return cls(photo, taken, result.sharpness.score, result.exposure.mean_ev, result.verdict.decision == "reject")
+        log_odds = result.sharpness.log_odds
+        return cls(photo, taken, -math.inf if log_odds is None else log_odds, result.exposure.mean_ev,
+                   result.verdict.decision == "reject")
 
 
 @dataclass(frozen=True)
@@ -238,20 +242,13 @@ def _group_id(frames: Sequence[Frame]) -> str:
 def _bracket_frame(result: PhotoResult, sidecar: SidecarConfig) -> PhotoResult:
     """A bracket frame's verdict without its exposure reasons: blur alone decides.
 
-    A reject for exposure only leaves the doubtful sharpness band (review, blurry) or a
-    keep; sharpness is read against the photo's own thresholds, as the verdict did.
+    The frame is judged again as if exposed as meant (exposure probabilities of zero),
+    against the photo's own limits, by the verdict's own rules.
     """
-    own = result.verdict
-    reasons = tuple(r for r in own.reasons if r not in EXPOSURE_REASONS)
-    if reasons == own.reasons:
+    if not EXPOSURE_REASONS & set(result.verdict.reasons):
         return result
-    if reasons:
-        return _with(result, Verdict(own.decision, reasons, own.quality), sidecar)
-    score, limits = result.sharpness.score, result.thresholds
-    if score < limits.keep_from:
-        return _with(result, Verdict("review", ("blurry",), 0.0), sidecar)
-    quality = (score - limits.keep_from) / max(1e-6, 1.0 - limits.keep_from)  # as verdict.decide rates a keep
-    return _with(result, Verdict("keep", (), min(1.0, max(0.0, quality))), sidecar)
+    exposed_as_meant = dataclasses.replace(result.exposure, dark=0.0, overexposed=0.0)
+    return _with(result, verdict.decide(result.sharpness, exposed_as_meant, result.thresholds), sidecar)
 
 
 def _with(result: PhotoResult, decided: Verdict, sidecar: SidecarConfig) -> PhotoResult:

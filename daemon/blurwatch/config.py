@@ -95,10 +95,6 @@ def _fraction_or_null(value: Any) -> bool:
     return value is None or 0.0 <= value <= 1.0
 
 
-def _level(value: Any) -> bool:
-    return bool(0 <= value <= 256)
-
-
 def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'}: must be a mapping of keys")
@@ -107,6 +103,8 @@ def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
     values = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
+        if name in _RETIRED:
+            raise ConfigError(f"{source}: {name}: {_RETIRED[name]}")
         if key not in fields:
             raise ConfigError(f"{source}: {name}: unknown key (known: {', '.join(sorted(fields))})")
         hint = hints[key]
@@ -177,6 +175,14 @@ def _one_line(exc: Exception) -> str:
 
 _DEFAULTS = _read_defaults()
 
+# Keys of earlier versions, with what replaced them: a message that helps beats "unknown key".
+_RETIRED = dict.fromkeys(
+    ("exposure.dark_ev", "exposure.dark_highlights", "exposure.very_dark_ev", "exposure.overexposed_ev",
+     "exposure.overexposed_clipped", "exposure.overexposed_shadows"),
+    "no longer used: since blurwatch 0.2 a learned model judges exposure; remove the key and use "
+    "sensitivity, or exposure.dark_reject_at / overexposed_reject_at and their review_at",
+)
+
 
 @dataclass(frozen=True)
 @defaults("decode")
@@ -200,12 +206,16 @@ class SharpnessConfig:
 @dataclass(frozen=True)
 @defaults("exposure")
 class ExposureConfig:
-    dark_ev: float = setting()
-    dark_highlights: int = setting(_level, "a level from 0 to 256")
-    very_dark_ev: float = setting()
-    overexposed_ev: float = setting()
-    overexposed_clipped: float = setting(lambda v: 0.0 < v <= 1.0, "a fraction above 0 and at most 1")
-    overexposed_shadows: int = setting(_level, "a level from 0 to 256")
+    dark_reject_at: float | None = setting(_fraction_or_null, "null or a number from 0 to 1")
+    dark_review_at: float | None = setting(_fraction_or_null, "null or a number from 0 to 1")
+    overexposed_reject_at: float | None = setting(_fraction_or_null, "null or a number from 0 to 1")
+    overexposed_review_at: float | None = setting(_fraction_or_null, "null or a number from 0 to 1")
+
+    def __post_init__(self) -> None:
+        for fault in ("dark", "overexposed"):
+            reject, review = getattr(self, f"{fault}_reject_at"), getattr(self, f"{fault}_review_at")
+            if reject is not None and review is not None and review > reject:
+                raise ValueError(f"{fault}_review_at: must not exceed exposure.{fault}_reject_at")
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from blurwatch.burst_tracker import BurstTracker
 from blurwatch.config import Config
 from blurwatch.errors import BlurwatchError, ConfigError, DaemonError, shown
 from blurwatch.job import Job
-from blurwatch.sharpness import SharpnessModel
+from blurwatch.pipeline import Models
 from blurwatch.state import DaemonStatus, StateDB
 from blurwatch.watcher import Watcher
 from blurwatch.workers import WorkerPool, default_jobs
@@ -159,7 +159,7 @@ class Daemon:
         self.reload_config = reload_config
         self.state_folder = state_folder
         self.signals = signals
-        self.model_version = SharpnessModel.load().version
+        self.model_version = Models.load().version
         self.backlog = Backlog(state_folder.db, self.model_version, config.watch.quiet_seconds,
                                config.watch.settle_seconds)
         self.bursts = BurstTracker(state_folder.db, config, time.monotonic())

@@ -78,7 +78,7 @@ PHOTOS: tuple[DemoPhoto, ...] = (
     DemoPhoto("motorcycle.jpg", "stereo_motorcycle", "none", "keep", _untouched),
     DemoPhoto("motorcycle-bokeh.jpg", "stereo_motorcycle", "sharp subject, blurred background", "not reject", _bokeh),
     DemoPhoto("cameraman.jpg", "camera", "none", "keep", _untouched),
-    DemoPhoto("chelsea.jpg", "chelsea", "none, but soft all over (shallow focus)", "review", _untouched),
+    DemoPhoto("chelsea.jpg", "chelsea", "none (shallow focus, a little soft)", "not reject", _untouched),
     DemoPhoto("chelsea-defocus.jpg", "chelsea", "missed focus (defocus blur)", "reject", _defocus),
     DemoPhoto("astronaut-shake.jpg", "astronaut", "camera shake", "reject", _shake),
     DemoPhoto("motorcycle-dark.jpg", "stereo_motorcycle", "underexposed by 4 EV", "reject", _underexposed),

@@ -41,8 +41,7 @@ from blurwatch.capture import Capture
 from blurwatch.config import Config
 from blurwatch.errors import Busy, DecodeError, PhotoError, SidecarError, shown
 from blurwatch.files import Fingerprint
-from blurwatch.pipeline import PhotoResult
-from blurwatch.sharpness import SharpnessModel
+from blurwatch.pipeline import Models, PhotoResult
 from blurwatch.sidecar import Merged
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class Outcome:
         return next((merges[p] for p in sidecar.sidecar_paths(photo, naming) if p in merges), None)
 
 
-def run_job(job: Job, config: Config, model: SharpnessModel, progress: Callable[[], None] = lambda: None) -> Outcome:
+def run_job(job: Job, config: Config, models: Models, progress: Callable[[], None] = lambda: None) -> Outcome:
     """Judge the job's first decodable photo, then write the verdict beside every photo.
 
     Pure apart from the sidecar writes (none with ``dry_run``). A sidecar that cannot be
@@ -99,7 +98,7 @@ def run_job(job: Job, config: Config, model: SharpnessModel, progress: Callable[
     timings = {"decode": 0.0, "score": 0.0, "group": 0.0, "write": 0.0}
     identities = {photo: Fingerprint.now(photo) for photo in job.photos}
     try:
-        result, taken = _judge_first_decodable(job, config, model, timings, progress)
+        result, taken = _judge_first_decodable(job, config, models, timings, progress)
     except PhotoError as exc:
         return Outcome.failed(job, str(exc), timings)
     started = time.perf_counter()
@@ -111,17 +110,17 @@ def run_job(job: Job, config: Config, model: SharpnessModel, progress: Callable[
     return Outcome(job, result, tuple(merges), errors, timings, frozenset(retry), capture=taken, group=group)
 
 
-def run_sequential(jobs: Iterable[Job], config: Config, model: SharpnessModel) -> Iterator[Outcome]:
+def run_sequential(jobs: Iterable[Job], config: Config, models: Models) -> Iterator[Outcome]:
     """Run ``jobs`` in this process, one after the other, yielding each outcome in order.
 
     The worker pool's ``map_unordered`` without the processes: for one photo (``score``)
     and for tests, where a decoder crash may take the process with it.
     """
     for job in jobs:
-        yield run_job(job, config, model)
+        yield run_job(job, config, models)
 
 
-def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel, timings: dict[str, float],
+def _judge_first_decodable(job: Job, config: Config, models: Models, timings: dict[str, float],
                            progress: Callable[[], None]) -> tuple[PhotoResult, Capture | None]:
     """Decode the photos in order until one works, then judge it and note how it was taken (each stage timed)."""
     for index, photo in enumerate(job.photos):
@@ -137,7 +136,7 @@ def _judge_first_decodable(job: Job, config: Config, model: SharpnessModel, timi
             timings["decode"] += time.perf_counter() - started
             progress()
         started = time.perf_counter()
-        result = pipeline.judge(decoded, config, model)
+        result = pipeline.judge(decoded, config, models)
         timings["score"] = time.perf_counter() - started
         progress()
         if not config.burst.enabled:

@@ -11,11 +11,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blurwatch import decoding, exposure, verdict
+from blurwatch import decoding, verdict
 from blurwatch.config import Config
-from blurwatch.exposure import Exposure
-from blurwatch.sharpness import Sharpness, SharpnessModel, encode_map
+from blurwatch.exposure import Exposure, ExposureModel
+from blurwatch.sharpness import Sharpness, SharpnessModel, default_model_dir, encode_map
 from blurwatch.verdict import Thresholds, Verdict
+
+
+@dataclass(frozen=True)
+class Models:
+    """The shipped models judging needs, loaded together from one folder."""
+
+    sharpness: SharpnessModel
+    exposure: ExposureModel
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None, num_threads: int = 1) -> Models:
+        """The models in ``model_dir`` (default: the ones inside the package)."""
+        model_dir = model_dir or default_model_dir()
+        return cls(SharpnessModel.load(model_dir, num_threads), ExposureModel.load(model_dir))
+
+    @property
+    def version(self) -> str:
+        """Both models' versions: a photo judged by either other model is judged again."""
+        return f"{self.sharpness.version}+{self.exposure.version}"
+
+    def thresholds(self, config: Config) -> Thresholds:
+        """The limits in effect: the models' calibrated ones under the config's overrides and sensitivity."""
+        return verdict.thresholds(config, self.sharpness.thresholds, self.exposure.thresholds)
 
 
 @dataclass(frozen=True)
@@ -37,8 +60,10 @@ class PhotoResult:
             "reasons": list(self.verdict.reasons),
             "rating": self.rating,
             "scores": {
-                "sharpness": round(self.sharpness.score, 4),
+                "sharpness": None if self.sharpness.score is None else round(self.sharpness.score, 4),
                 "patches": self.sharpness.patches,
+                "dark": round(self.exposure.dark, 4),
+                "overexposed": round(self.exposure.overexposed, 4),
                 "exposure_ev": round(self.exposure.mean_ev, 3),
                 "clipped": round(self.exposure.clipped, 4),
                 "crushed": round(self.exposure.crushed, 4),
@@ -46,20 +71,26 @@ class PhotoResult:
                 "highlights": self.exposure.highlights,
                 "median": self.exposure.median,
             },
-            "thresholds": {"reject_below": round(self.thresholds.reject_below, 4),
-                           "keep_from": round(self.thresholds.keep_from, 4)},
+            "thresholds": {
+                "sharpness": {"reject_below": round(self.thresholds.reject_below, 4),
+                              "keep_from": round(self.thresholds.keep_from, 4)},
+                "dark": {"reject_at": round(self.thresholds.dark.reject_at, 4),
+                         "review_at": round(self.thresholds.dark.review_at, 4)},
+                "overexposed": {"reject_at": round(self.thresholds.overexposed.reject_at, 4),
+                                "review_at": round(self.thresholds.overexposed.review_at, 4)},
+            },
             "sharpness_map": encode_map(self.sharpness.map),
             "decoded_from": self.decoded_from,
             "model_version": self.model_version,
         }
 
 
-def judge(photo: decoding.DecodedPhoto, config: Config, model: SharpnessModel) -> PhotoResult:
+def judge(photo: decoding.DecodedPhoto, config: Config, models: Models) -> PhotoResult:
     """Score an already decoded photo (evaluation reuses decodes across settings)."""
-    measured = exposure.measure(photo.gray)
-    sharp = model.score(photo.gray)
-    limits = verdict.thresholds(config, verdict.Thresholds(**model.thresholds))
-    decided = verdict.decide(sharp.score, measured, config, limits)
+    measured = models.exposure.judge(photo.gray)
+    sharp = models.sharpness.score(photo.gray)
+    limits = models.thresholds(config)
+    decided = verdict.decide(sharp, measured, limits)
     return PhotoResult(
         path=photo.path,
         verdict=decided,
@@ -67,6 +98,6 @@ def judge(photo: decoding.DecodedPhoto, config: Config, model: SharpnessModel) -
         sharpness=sharp,
         exposure=measured,
         decoded_from=photo.decoded_from,
-        model_version=model.version,
+        model_version=models.version,
         thresholds=limits,
     )

@@ -36,7 +36,7 @@ import numpy as np
 from blurwatch import __version__, discovery, files, sidecar, verdict
 from blurwatch.config import Config
 from blurwatch.errors import PhotoError, UsageError
-from blurwatch.sharpness import SharpnessModel
+from blurwatch.pipeline import Models
 from blurwatch.state import DB_NAME, StateDB
 from blurwatch.thumbnails import Thumb, make_thumbnails
 from blurwatch.verdict import REASONS, Thresholds
@@ -70,21 +70,20 @@ class Entry:
 
 
 def write_report(
-    paths: Sequence[Path], out: Path, config: Config, model: SharpnessModel | None = None,
+    paths: Sequence[Path], out: Path, config: Config, models: Models | None = None,
     failures: Mapping[Path, str] | None = None,
 ) -> Path:
     """Write the report of the photos in ``paths`` (photos or folders) to ``out``.
 
     ``out`` may be a folder, which gets a ``cull.html``; the page written is returned.
-    ``model`` gives the thresholds drawn on the histogram; by default the shipped
-    model's metadata is read (cheap: its interpreter is never created). ``failures``
+    ``models`` give the thresholds drawn on the histogram; by default the shipped
+    models' metadata is read (cheap: no interpreter is created). ``failures``
     (photo -> error line) are photos the caller could not score; without it, those the
     watch daemon recorded as broken are shown failed. Raises :class:`UsageError`, writing
     nothing, when no photo under ``paths`` has a verdict or a failure to show.
     """
     out = Path(out) / DEFAULT_NAME if Path(out).is_dir() else Path(out)
-    model = model or SharpnessModel.load()
-    limits = verdict.thresholds(config, Thresholds(**model.thresholds))
+    limits = (models or Models.load()).thresholds(config)
     shots = find_shots(paths)
     if failures is None:
         failures = daemon_failures([photo for shot in shots for photo in shot], config)
@@ -166,15 +165,16 @@ def render(entries: Sequence[Entry], out: Path, limits: Thresholds, config: Conf
     started = time.monotonic()
     thumbs_dir = thumbs_dir_of(out)
     thumbs = make_thumbnails([e.photo for e in entries], thumbs_dir, config)
-    scores = [e.stored.sharpness for e in entries if e.stored]
-    digits = score_digits(scores, limits)
+    scored = [(e.stored.sharpness, e.section) for e in entries if e.stored and e.stored.sharpness is not None]
+    digits = score_digits([score for score, _ in scored], limits)
     page = _fill(
         _template(),
         title=html.escape(title),
         summary=_summary(entries),
         thresholds=html.escape(f"reject below {limits.reject_below:.{digits}f} · "
                                f"keep from {limits.keep_from:.{digits}f}"),
-        histogram=histogram_svg(scores, [e.section for e in entries if e.stored], limits, digits),
+        histogram=histogram_svg([score for score, _ in scored], [section for _, section in scored], limits,
+                                digits),
         reason_filters=_reason_filters(entries),
         groups=_groups(entries, thumbs, thumbs_dir.name, out.parent, digits),
         sections="\n".join(_section(sid, heading, entries, thumbs, thumbs_dir.name, out.parent, digits)
@@ -242,7 +242,7 @@ def _section(sid: str, heading: str, entries: Sequence[Entry], thumbs: dict[Path
              thumbs_url: str, base: Path, digits: int) -> str:
     # The page opens in the toolbar's first order: softest first, then by name.
     members = sorted((e for e in entries if e.section == sid),
-                     key=lambda e: (e.stored.sharpness if e.stored else -1.0, e.photo.name.lower()))
+                     key=lambda e: (_score(e.stored), e.photo.name.lower()))
     if not members and sid in ("failed", "none"):
         return ""
     cards = "\n".join(_card(e, thumbs.get(e.photo), thumbs_url, base, digits) for e in members)
@@ -286,7 +286,7 @@ def _group_frame(entry: Entry, thumb: Thumb | None, thumbs_url: str, base: Path,
     return (f'<figure class="group-frame s-{esc(stored.verdict)}{" best" if stored.group.best else ""}">'
             f'<a href="{esc(_relative_url(entry.photo, base))}">{picture}</a><figcaption>'
             f'<span class="name" title="{esc(str(entry.photo))}">{esc(entry.photo.name)}</span>'
-            f'<span>sharp {stored.sharpness:.{digits}f} · {esc(stored.verdict)}</span>{best}</figcaption></figure>')
+            f'<span>sharp {_sharpness_text(stored, digits)} · {esc(stored.verdict)}</span>{best}</figcaption></figure>')
 
 
 def _card(entry: Entry, thumb: Thumb | None, thumbs_url: str, base: Path, digits: int = 2) -> str:
@@ -300,7 +300,7 @@ def _card(entry: Entry, thumb: Thumb | None, thumbs_url: str, base: Path, digits
     stored = entry.stored
     data = {"name": entry.photo.name.lower(), "score": "-1", "ev": "0", "reasons": "", "map": ""}
     if stored:
-        data.update(score=f"{stored.sharpness:.4f}", ev=f"{stored.exposure_ev:.3f}",
+        data.update(score=f"{_score(stored):.4f}", ev=f"{stored.exposure_ev:.3f}",
                     reasons=" ".join(stored.reasons), map=stored.sharpness_map)
         details = (f'<div class="badges">{"".join(_badge(r) for r in stored.reasons)}</div>'
                    f'<div class="figures">{_figures(stored, digits)}</div>'
@@ -311,6 +311,16 @@ def _card(entry: Entry, thumb: Thumb | None, thumbs_url: str, base: Path, digits
     return (f'<article class="card" {attributes}><a class="frame" href="{esc(_relative_url(entry.photo, base))}">'
             f'{picture}</a><div class="meta"><div class="name" title="{esc(str(entry.photo))}">'
             f'{esc(entry.photo.name)}</div>{details}</div></article>')
+
+
+def _score(stored: sidecar.StoredVerdict | None) -> float:
+    """The sharpness to sort by: -1 for photos without one (unscored, or too little detail)."""
+    return -1.0 if stored is None or stored.sharpness is None else stored.sharpness
+
+
+def _sharpness_text(stored: sidecar.StoredVerdict, digits: int) -> str:
+    """The score as shown, or a dash for a photo with too little detail to have one."""
+    return "\u2013" if stored.sharpness is None else f"{stored.sharpness:.{digits}f}"
 
 
 def _badge(reason: str) -> str:
@@ -334,7 +344,7 @@ def _figures(stored: sidecar.StoredVerdict, digits: int) -> str:
         return f"<span{cls}><b>{label}</b> {value}</span>"
 
     ev = f"{stored.exposure_ev:+.1f}".replace("-", "\u2212")
-    return (figure("sharp", f"{stored.sharpness:.{digits}f}", "blurry") + figure("EV", ev, "dark")
+    return (figure("sharp", _sharpness_text(stored, digits), "blurry") + figure("EV", ev, "dark")
             + figure("clip", f"{stored.clipped * 100:.1f}%", "overexposed")
             + figure("crush", f"{stored.crushed * 100:.1f}%", "dark"))
 

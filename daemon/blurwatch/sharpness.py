@@ -8,6 +8,13 @@ Why "the sharpest regions decide": a photo is sharp when its subject is sharp. A
 portrait on a deliberately defocused background has few sharp patches and many soft
 ones; averaging would call it blurry. Camera shake and missed focus leave *no* patch
 sharp, so the top of the patch distribution separates the two.
+
+From the patch logits a few photo figures are taken (:data:`PHOTO_FEATURES`: the
+best patches' mean, the very best few, the median, how alike the best patches'
+edge directions are, how much textured evidence there is), and a logistic head fitted
+on held-out real photos turns them into the photo's score, a calibrated probability of
+being sharp. A photo with too few textured patches gets no sharpness score at all:
+with nothing to judge by, blurwatch says so instead of guessing.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from blurwatch.logistic import Logistic
+
 MODEL_NAME = "sharpness"
 # Patches per network call: 16 runs as fast as larger batches while its activations
 # (4 MB) stay in cache, and keeps each worker about 18 MB smaller than 64 did.
@@ -38,14 +47,9 @@ class PatchSpec:
     size: int = 64
     flat_std: float = 0.06  # patches with a std (0..1 scale) below this carry no evidence
     max_patches: int = 256  # the most textured cells are scored, at most this many
-    top_k_fraction: float = 0.25  # the photo score averages the best this fraction ...
-    top_k_min: int = 3  # ... but at least this many patches
-    temperature: float = 4.0  # photo score = sigmoid(mean of those logits / temperature)
-    # Motion blur leaves edges parallel to the motion sharp, so a shaken photo's "best"
-    # patches all share one gradient direction. Coherence of that direction above
-    # coherence_free costs coherence_weight logits per unit (see motion_coherence).
-    coherence_free: float = 0.5
-    coherence_weight: float = 16.0
+    top_k_fraction: float = 0.25  # "the best patches": this fraction of them ...
+    top_k_min: int = 3  # ... but at least this many
+    min_evidence: int = 3  # fewer textured patches than this: no sharpness score
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,27 @@ class Patches:
     origin: tuple[int, int]  # (top, left) pixel of the grid's first cell
 
 
+# Why a photo has no sharpness score: smaller than a few patches, or (large enough but)
+# with almost nothing textured in it, a clear sky or a smooth backdrop.
+TOO_SMALL = "too_small"
+NO_DETAIL = "no_detail"
+# The photo figures the logistic head may use (its JSON lists those it does).
+PHOTO_FEATURES = ("top_mean", "top3", "median", "coherence", "evidence")
+
+
 @dataclass(frozen=True)
 class Sharpness:
-    score: float  # 0 = blurry, 1 = sharp
+    score: float | None  # 0 = blurry, 1 = sharp; None when there is too little to judge by
     map: np.ndarray = field(repr=False)  # (rows, cols) float32 patch scores, NaN where flat
     patches: int  # how many textured patches were scored
+    note: str | None = None  # TOO_SMALL or NO_DETAIL when score is None
+    # The log-odds behind score: it does not saturate near 1, so it still orders the sharp
+    # frames of one burst (0.999 and 0.9995 differ by 0.7 here).
+    log_odds: float | None = None
+
+    def shown(self, digits: int = 3) -> str:
+        """The score for people: "0.873", or "none (too_small)" when there is none."""
+        return f"none ({self.note})" if self.score is None else f"{self.score:.{digits}f}"
 
 
 def extract_patches(gray: np.ndarray, spec: PatchSpec) -> Patches:
@@ -97,16 +117,6 @@ def extract_patches(gray: np.ndarray, spec: PatchSpec) -> Patches:
     return Patches(data[..., None], coords, (rows, cols), (top, left))
 
 
-def best_patches(logits: np.ndarray, spec: PatchSpec) -> np.ndarray:
-    """Indices of the patches that decide: the best quarter, at least ``spec.top_k_min``.
-
-    A subject is rarely a single patch, and a lucky sharp-looking edge in a shaken photo
-    should not decide alone.
-    """
-    k = max(spec.top_k_min, int(round(spec.top_k_fraction * logits.size)))
-    return np.argsort(-logits, kind="stable")[:k]
-
-
 def motion_coherence(patches: np.ndarray) -> float:
     """How much the patches' gradients share one direction: 0 = none, 1 = all alike.
 
@@ -125,16 +135,27 @@ def motion_coherence(patches: np.ndarray) -> float:
     return float(spread / (xx + yy + 1e-12))
 
 
-def aggregate(logits: np.ndarray, coherence: float, spec: PatchSpec) -> float:
-    """The photo's sharpness in 0..1 from its deciding patches' logits and their coherence.
+def evidence_note(patches: Patches, spec: PatchSpec) -> str | None:
+    """Why a photo's textured patches are too few to judge it by, or None when they suffice."""
+    if len(patches.data) >= spec.min_evidence:
+        return None
+    return TOO_SMALL if patches.grid[0] * patches.grid[1] < spec.min_evidence else NO_DETAIL
 
-    Averaging logits rather than probabilities keeps "very sure" patches from
-    saturating at 1.0. 0.0 when no patch is textured.
+
+def photo_features(logits: np.ndarray, patches: np.ndarray, spec: PatchSpec) -> dict[str, float]:
+    """The photo figures (:data:`PHOTO_FEATURES`) from its patches' logits and pixels.
+
+    Logits rather than probabilities, so that "very sure" patches do not saturate.
     """
-    if logits.size == 0:
-        return 0.0
-    penalty = spec.coherence_weight * max(0.0, coherence - spec.coherence_free)
-    return float(_sigmoid((logits.mean() - penalty) / spec.temperature))
+    order = np.argsort(-logits, kind="stable")
+    best = order[: max(spec.top_k_min, int(round(spec.top_k_fraction * logits.size)))]
+    return {
+        "top_mean": float(logits[best].mean()),
+        "top3": float(logits[order[:3]].mean()),
+        "median": float(np.median(logits)),
+        "coherence": motion_coherence(patches[best]),
+        "evidence": float(np.log(logits.size)),
+    }
 
 
 def encode_map(grid: np.ndarray) -> str:
@@ -174,25 +195,18 @@ def default_model_dir() -> Path:
     return Path(str(resources.files("blurwatch") / "models"))
 
 
-class SharpnessModel:
-    """The shipped network with its metadata; the interpreter is created on first use."""
+class PatchNetwork:
+    """The LeNet that scores patches: the ``.tflite`` file and the patch spec it was trained on.
 
-    def __init__(self, model_path: Path, metadata: dict[str, Any], num_threads: int = 1) -> None:
+    The interpreter is created on first use, so reading a model's metadata costs nothing.
+    """
+
+    def __init__(self, model_path: Path, spec: PatchSpec, num_threads: int = 1) -> None:
         self.model_path = model_path
-        self.metadata = metadata
-        self.spec = PatchSpec(**metadata["patches"])
-        self.version: str = metadata["version"]
-        self.thresholds: dict[str, float] = metadata["thresholds"]
+        self.spec = spec
         self._num_threads = num_threads
         self._lock = threading.Lock()
         self._interpreter: Any = None
-
-    @classmethod
-    def load(cls, model_dir: Path | None = None, num_threads: int = 1) -> SharpnessModel:
-        """Read ``sharpness.json`` and remember ``sharpness.tflite`` from ``model_dir``."""
-        model_dir = model_dir or default_model_dir()
-        metadata = json.loads((model_dir / f"{MODEL_NAME}.json").read_text(encoding="utf-8"))
-        return cls(model_dir / f"{MODEL_NAME}.tflite", metadata, num_threads)
 
     def predict(self, patches: np.ndarray) -> np.ndarray:
         """Per-patch logit of being sharp (> 0: sharp), for (N, size, size, 1) float32 patches."""
@@ -213,17 +227,6 @@ class SharpnessModel:
                 results.append(interpreter.get_tensor(output).reshape(-1).copy())
             return np.concatenate(results)
 
-    def score(self, gray: np.ndarray) -> Sharpness:
-        """Score a grayscale working image: the photo score and its coarse map."""
-        patches = extract_patches(gray, self.spec)
-        logits = self.predict(patches.data)
-        grid = np.full(patches.grid, np.nan, np.float32)
-        if len(logits):
-            grid[patches.cells[:, 0], patches.cells[:, 1]] = _sigmoid(logits)
-        best = best_patches(logits, self.spec)
-        score = aggregate(logits[best], motion_coherence(patches.data[best]), self.spec)
-        return Sharpness(score, _coarse(grid), int(len(logits)))
-
     def _ready_interpreter(self) -> Any:
         if self._interpreter is None:
             interpreter = _interpreter_class()(model_path=str(self.model_path), num_threads=self._num_threads)
@@ -231,6 +234,39 @@ class SharpnessModel:
                 interpreter.allocate_tensors()
             self._interpreter = interpreter
         return self._interpreter
+
+
+class SharpnessModel:
+    """The shipped sharpness judgement: the patch network, the photo head and their limits."""
+
+    def __init__(self, network: PatchNetwork, metadata: dict[str, Any]) -> None:
+        self.network = network
+        self.spec = network.spec
+        self.metadata = metadata
+        self.version: str = metadata["version"]
+        self.head = Logistic.from_dict(metadata["head"], PHOTO_FEATURES)
+        # {"reject_below": score, "keep_from": score}, fitted on held-out photos
+        self.thresholds: dict[str, float] = metadata["thresholds"]
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None, num_threads: int = 1) -> SharpnessModel:
+        """Read ``sharpness.json`` and remember ``sharpness.tflite`` from ``model_dir``."""
+        model_dir = model_dir or default_model_dir()
+        metadata = json.loads((model_dir / f"{MODEL_NAME}.json").read_text(encoding="utf-8"))
+        network = PatchNetwork(model_dir / f"{MODEL_NAME}.tflite", PatchSpec(**metadata["patches"]), num_threads)
+        return cls(network, metadata)
+
+    def score(self, gray: np.ndarray) -> Sharpness:
+        """Score a grayscale working image: the photo score and its coarse map."""
+        patches = extract_patches(gray, self.spec)
+        logits = self.network.predict(patches.data)
+        grid = np.full(patches.grid, np.nan, np.float32)
+        grid[patches.cells[:, 0], patches.cells[:, 1]] = _sigmoid(logits)
+        note = evidence_note(patches, self.spec)
+        if note:
+            return Sharpness(None, _coarse(grid), int(len(logits)), note)
+        log_odds = float(self.head.logits(photo_features(logits, patches.data, self.spec))[1])
+        return Sharpness(float(_sigmoid(log_odds)), _coarse(grid), int(len(logits)), log_odds=log_odds)
 
 
 @contextlib.contextmanager

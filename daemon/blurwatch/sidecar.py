@@ -129,7 +129,7 @@ class StoredVerdict:
     sidecar: Path
     verdict: str
     reasons: tuple[str, ...]
-    sharpness: float
+    sharpness: float | None  # None: too little detail in the photo for a score
     exposure_ev: float
     clipped: float
     crushed: float
@@ -351,7 +351,7 @@ def _stored(sidecar: Path, fields: Mapping[str, Value]) -> StoredVerdict:
             sidecar=sidecar,
             verdict=_text(fields.get(VERDICT_KEY)),
             reasons=tuple(_as_list(fields.get(REASONS_KEY))),
-            sharpness=float(_text(fields.get(_key("Sharpness")), "nan")),
+            sharpness=_optional_number(fields.get(_key("Sharpness"))),
             exposure_ev=float(_text(fields.get(_key("ExposureEV")), "nan")),
             clipped=float(_text(fields.get(_key("Clipped")), "nan")),
             crushed=float(_text(fields.get(_key("Crushed")), "nan")),
@@ -410,7 +410,7 @@ def _verdict_fields(photo: Path, result: PhotoResult) -> dict[str, Written | Non
     return {
         VERDICT_KEY: data["verdict"],
         REASONS_KEY: list(data["reasons"]) or None,
-        _key("Sharpness"): str(scores["sharpness"]),
+        _key("Sharpness"): None if scores["sharpness"] is None else str(scores["sharpness"]),  # None: no score
         _key("ExposureEV"): str(scores["exposure_ev"]),
         _key("Clipped"): str(scores["clipped"]),
         _key("Crushed"): str(scores["crushed"]),
@@ -557,6 +557,10 @@ def _text(value: Value | None, default: str = "") -> str:
 
 def _optional_text(value: Value | None) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _optional_number(value: Value | None) -> float | None:
+    return None if value is None else float(_text(value))
 
 
 def _parse_rating(value: Value | None) -> int | None:

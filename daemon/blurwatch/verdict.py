@@ -1,7 +1,14 @@
 """Verdict: scores in, keep / review / reject with reasons and the rating to write out.
 
-One ``sensitivity`` knob moves every threshold together: the sharpness thresholds move
-in logit space (so they stay inside 0..1) and the exposure thresholds in EV.
+Each fault has two limits fitted on held-out photos (``training/thresholds.py``): from
+``reject`` on the photo is rejected for it, from ``review`` on it is marked for
+review, because there the models cannot call it. Sharpness is a score (1 = sharp), so
+its limits are ``reject_below`` and ``keep_from``; dark and overexposed are the
+exposure model's probabilities, with ``reject_at`` and ``review_at``.
+
+One ``sensitivity`` knob moves every limit together, in logit space (so they stay
+inside 0..1): +1 is strict (more rejects), -1 lenient. The model card measures what
+it does to the rates.
 """
 
 from __future__ import annotations
@@ -10,30 +17,46 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from blurwatch import exposure as exposure_mod
 from blurwatch.config import Config, SidecarConfig
 from blurwatch.exposure import Exposure
+from blurwatch.sharpness import NO_DETAIL, TOO_SMALL, Sharpness
 
 Decision = Literal["keep", "review", "reject"]
-REASONS = ("blurry", "dark", "overexposed")
+# Faults first, then the notes that stand for "no sharpness score".
+REASONS = ("blurry", "dark", "overexposed", TOO_SMALL, NO_DETAIL)
 
-# How far sensitivity +-1 moves the thresholds.
+# How far sensitivity +-1 moves every limit, in logits: about the distance between a
+# fault's review and reject limits, so +1 rejects roughly what 0 sends to review.
 LOGIT_PER_SENSITIVITY = 1.5
-EV_PER_SENSITIVITY = 0.7
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits on a fault's probability: reject from ``reject_at``, review from ``review_at``."""
+
+    reject_at: float
+    review_at: float
+
+    def shifted(self, logits: float) -> Limits:
+        """Stricter (lower limits) for positive ``logits``."""
+        return Limits(_shift(self.reject_at, -logits), _shift(self.review_at, -logits))
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Sharpness score limits: below ``reject_below`` reject, below ``keep_from`` review."""
+    """Sharpness score limits (below ``reject_below`` reject, below ``keep_from`` review) and exposure limits."""
 
     reject_below: float
     keep_from: float
+    dark: Limits
+    overexposed: Limits
 
     def shifted(self, sensitivity: float) -> Thresholds:
         if sensitivity == 0:
             return self
-        shift = sensitivity * LOGIT_PER_SENSITIVITY
-        return Thresholds(_shift(self.reject_below, shift), _shift(self.keep_from, shift))
+        logits = sensitivity * LOGIT_PER_SENSITIVITY
+        return Thresholds(_shift(self.reject_below, logits), _shift(self.keep_from, logits),
+                          self.dark.shifted(logits), self.overexposed.shifted(logits))
 
 
 @dataclass(frozen=True)
@@ -43,25 +66,47 @@ class Verdict:
     quality: float  # 0..1, how far above the keep threshold (for by_quality stars)
 
 
-def thresholds(config: Config, model_defaults: Thresholds) -> Thresholds:
-    """The effective sharpness thresholds: config overrides, then sensitivity."""
+def thresholds(config: Config, sharpness: dict[str, float], exposure: dict[str, dict[str, float]]) -> Thresholds:
+    """The effective limits: the models' calibrated ones, config overrides, then sensitivity."""
+    def chosen(own: float | None, model: float) -> float:
+        return model if own is None else own
+
+    ours = config.exposure
     base = Thresholds(
-        config.sharpness.reject_below if config.sharpness.reject_below is not None else model_defaults.reject_below,
-        config.sharpness.keep_from if config.sharpness.keep_from is not None else model_defaults.keep_from,
+        chosen(config.sharpness.reject_below, sharpness["reject_below"]),
+        chosen(config.sharpness.keep_from, sharpness["keep_from"]),
+        Limits(chosen(ours.dark_reject_at, exposure["dark"]["reject_at"]),
+               chosen(ours.dark_review_at, exposure["dark"]["review_at"])),
+        Limits(chosen(ours.overexposed_reject_at, exposure["overexposed"]["reject_at"]),
+               chosen(ours.overexposed_review_at, exposure["overexposed"]["review_at"])),
     )
     return base.shifted(config.sensitivity)
 
 
-def decide(sharpness: float, exposure: Exposure, config: Config, limits: Thresholds) -> Verdict:
-    """Reject on any firm reason; review when sharpness is in the doubtful band; else keep."""
-    reasons = list(exposure_mod.flags(exposure, config.exposure, config.sensitivity * EV_PER_SENSITIVITY))
-    if sharpness < limits.reject_below:
-        reasons.insert(0, "blurry")
-    if reasons:
-        return Verdict("reject", tuple(reasons), 0.0)
-    if sharpness < limits.keep_from:
-        return Verdict("review", ("blurry",), 0.0)
-    quality = (sharpness - limits.keep_from) / max(1e-6, 1.0 - limits.keep_from)
+def decide(sharpness: Sharpness, exposure: Exposure, limits: Thresholds) -> Verdict:
+    """Reject on any firm reason; review on any doubtful one; else keep.
+
+    A photo without a sharpness score (too small, or nothing textured in it) is never
+    rejected as blurry: its note is the doubt.
+    """
+    firm, doubtful = [], []
+    if sharpness.score is None:
+        doubtful.append(str(sharpness.note))
+    elif sharpness.score < limits.reject_below:
+        firm.append("blurry")
+    elif sharpness.score < limits.keep_from:
+        doubtful.append("blurry")
+    for reason, probability, limit in (("dark", exposure.dark, limits.dark),
+                                       ("overexposed", exposure.overexposed, limits.overexposed)):
+        if probability >= limit.reject_at:
+            firm.append(reason)
+        elif probability >= limit.review_at:
+            doubtful.append(reason)
+    if firm:
+        return Verdict("reject", tuple(firm), 0.0)
+    if doubtful or sharpness.score is None:
+        return Verdict("review", tuple(doubtful), 0.0)
+    quality = (sharpness.score - limits.keep_from) / max(1e-6, 1.0 - limits.keep_from)
     return Verdict("keep", (), min(1.0, max(0.0, quality)))
 
 
@@ -84,3 +129,4 @@ def rating(verdict: Verdict, config: SidecarConfig) -> int | None:
 def _shift(p: float, logit_shift: float) -> float:
     p = min(max(p, 1e-6), 1 - 1e-6)
     return 1.0 / (1.0 + math.exp(-(math.log(p / (1 - p)) + logit_shift)))
+

@@ -46,7 +46,7 @@ from typing import Any
 from blurwatch.config import Config
 from blurwatch.errors import shown
 from blurwatch.job import Job, Outcome, run_job
-from blurwatch.sharpness import SharpnessModel
+from blurwatch.pipeline import Models
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class WorkerBug(RuntimeError):
     """A worker raised something that is not a :class:`PhotoError`: a bug, with its traceback."""
 
 
-Task = Callable[..., Outcome]  # (job, config, model, progress=...) -> Outcome, like run_job
+Task = Callable[..., Outcome]  # (job, config, models, progress=...) -> Outcome, like run_job
 
 
 def default_jobs(config: Config) -> int:
@@ -404,15 +404,15 @@ def _keep_freed_buffers() -> None:
 
 
 def _worker_main(conn: multiprocessing.connection.Connection, task: Task, log_level: int) -> None:
-    """A worker's life: load the model once, then run jobs until told to stop."""
+    """A worker's life: load the models once, then run jobs until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _keep_freed_buffers()
     logging.getLogger().handlers = [logging.handlers.QueueHandler(_LogPipe(conn))]  # type: ignore[arg-type]
     logging.getLogger("blurwatch").setLevel(log_level)  # the parent's handlers filter the rest
     try:
-        model = SharpnessModel.load(num_threads=1)
+        models = Models.load(num_threads=1)
     except Exception:
-        conn.send(("bug", f"worker {os.getpid()} could not load the sharpness model:\n{traceback.format_exc()}"))
+        conn.send(("bug", f"worker {os.getpid()} could not load the models:\n{traceback.format_exc()}"))
         return
     conn.send(("ready",))
     with tempfile.TemporaryFile() as stderr:
@@ -426,7 +426,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, task: Task, log_le
             job, config = message
             try:
                 with _stderr_into(stderr, job):
-                    reply: tuple[str, Any] = ("done", task(job, config, model, progress=lambda: conn.send(("alive",))))
+                    reply: tuple[str, Any] = ("done", task(job, config, models, progress=lambda: conn.send(("alive",))))
             except Exception:
                 reply = ("bug", f"worker {os.getpid()} failed on {job.photos[0]}:\n{traceback.format_exc()}")
             try:

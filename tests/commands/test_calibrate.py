@@ -13,15 +13,15 @@ import yaml
 from blurwatch import config as config_mod
 from blurwatch import sidecar
 from blurwatch.commands import calibrate
-from blurwatch.config import Config, SidecarConfig
+from blurwatch.config import SidecarConfig
 from blurwatch.exposure import Exposure
-from blurwatch.verdict import Thresholds
 from conftest import requires_shared
 from helpers.cli import blurwatch
-from helpers.results import photo_result
+from helpers.results import LIMITS, photo_result
 
-NEUTRAL = Exposure(mean_ev=0.0, clipped=0.0, crushed=0.0, shadows=20, highlights=230, median=118)
-BASE = Thresholds(reject_below=0.3, keep_from=0.6)
+NEUTRAL = Exposure(mean_ev=0.0, clipped=0.0, crushed=0.0, shadows=20, highlights=230, median=118, dark=0.01,
+                   overexposed=0.01)
+BASE = LIMITS
 
 USER_SIDECAR = """<x:xmpmeta xmlns:x="adobe:ns:meta/">
  <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -98,19 +98,19 @@ def test_a_strict_person_gets_the_mildest_sensitivity_that_agrees_fully() -> Non
     # Rejecting below 0.5 means moving reject_below from 0.3 past 0.45 but not past 0.55:
     # sensitivity 0.45 to 0.65 all agree fully; the mildest of them is chosen.
     judged = _judged([0.1, 0.2, 0.35, 0.4, 0.45], [0.55, 0.6, 0.7, 0.9])
-    assert calibrate.choose_sensitivity(judged, Config(), BASE) == pytest.approx(0.45)
+    assert calibrate.choose_sensitivity(judged, BASE) == pytest.approx(0.45)
 
 
 def test_a_lenient_person_gets_a_negative_sensitivity() -> None:
     # Keeping 0.2 and up means moving reject_below from 0.3 to between 0.1 and 0.2:
     # sensitivity -0.4 to -0.85; the mildest is chosen.
     judged = _judged([0.05, 0.1], [0.2, 0.25, 0.28, 0.5, 0.8])
-    assert calibrate.choose_sensitivity(judged, Config(), BASE) == pytest.approx(-0.4)
+    assert calibrate.choose_sensitivity(judged, BASE) == pytest.approx(-0.4)
 
 
 def test_a_person_who_agrees_already_keeps_sensitivity_zero() -> None:
     judged = _judged([0.1, 0.2], [0.7, 0.8, 0.9])
-    assert calibrate.choose_sensitivity(judged, Config(), BASE) == 0.0
+    assert calibrate.choose_sensitivity(judged, BASE) == 0.0
 
 
 def test_only_ratings_a_person_set_are_judgements(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from blurwatch import cli
 from blurwatch.commands import score
 from blurwatch.config import Config
 from blurwatch.job import Job, run_job
-from blurwatch.sharpness import SharpnessModel
+from blurwatch.pipeline import Models
 from blurwatch.sidecar import Merged
 from conftest import SHARED_DATA
 from helpers.cli import RAW_STUB, blurwatch, manifest
@@ -35,12 +35,12 @@ def test_score_prints_the_verdict_and_why(tmp_path: Path) -> None:
 
 
 @real_photos
-def test_score_is_the_once_job_as_a_dry_run(tmp_path: Path, model: SharpnessModel,
+def test_score_is_the_once_job_as_a_dry_run(tmp_path: Path, models: Models,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     photo = Path(shutil.copy2(SHARED_DATA / manifest("sharp", 1)[0], tmp_path / "sharp.jpg"))
     assert score.run(cli.parse_args(["score", str(photo), "--json"]), Config()) == 0
     printed = json.loads(capsys.readouterr().out)
-    outcome = run_job(Job((photo,), dry_run=True), Config(), model)
+    outcome = run_job(Job((photo,), dry_run=True), Config(), models)
     assert outcome.result is not None
     assert printed == outcome.result.to_json() | {"rating": outcome.result.rating, "rating_is_manual": False}
     assert sorted(tmp_path.iterdir()) == [photo]

@@ -27,8 +27,7 @@ from blurwatch.commands.jobs import positive_int, run_jobs
 from blurwatch.config import Config
 from blurwatch.errors import UsageError
 from blurwatch.job import Job
-from blurwatch.pipeline import PhotoResult
-from blurwatch.sharpness import SharpnessModel
+from blurwatch.pipeline import Models, PhotoResult
 from blurwatch.workers import default_jobs
 
 log = logging.getLogger(__name__)
@@ -69,8 +68,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     _check_enough(judgements)
     judged = _score(judgements, config, args.jobs or default_jobs(config))
     _check_enough({j.result.path: j.rejected for j in judged})
-    base = verdict.Thresholds(**SharpnessModel.load().thresholds)
-    best = choose_sensitivity(judged, config, base)
+    base = Models.load().thresholds(config.replace(sensitivity=0.0))
+    best = choose_sensitivity(judged, base)
     print(_comparison(judged, config, base, best))
     if args.dry_run:
         return 0
@@ -111,21 +110,20 @@ def _score(judgements: dict[Path, bool], config: Config, jobs: int) -> list[Judg
     return judged
 
 
-def choose_sensitivity(judged: list[Judged], config: Config, base: verdict.Thresholds) -> float:
+def choose_sensitivity(judged: list[Judged], base: verdict.Thresholds) -> float:
     """The sensitivity whose rejects agree best with the person's; ties go to the milder one."""
     truth = np.array([j.rejected for j in judged])
 
     def agreement(sensitivity: float) -> float:
-        ours = _decisions(judged, config.replace(sensitivity=sensitivity), base)
+        ours = _decisions(judged, base.shifted(sensitivity))
         return float((ours[truth].mean() + (~ours[~truth]).mean()) / 2)
 
     return float(max((agreement(float(s)), -abs(s), s) for s in CANDIDATES)[2])
 
 
-def _decisions(judged: list[Judged], config: Config, base: verdict.Thresholds) -> np.ndarray:
-    """Which photos blurwatch would reject under ``config`` (True = reject)."""
-    limits = verdict.thresholds(config, base)
-    return np.array([verdict.decide(j.result.sharpness.score, j.result.exposure, config, limits).decision == "reject"
+def _decisions(judged: list[Judged], limits: verdict.Thresholds) -> np.ndarray:
+    """Which photos blurwatch would reject under ``limits`` (True = reject)."""
+    return np.array([verdict.decide(j.result.sharpness, j.result.exposure, limits).decision == "reject"
                      for j in judged])
 
 
@@ -133,7 +131,7 @@ def _comparison(judged: list[Judged], config: Config, base: verdict.Thresholds, 
     truth = np.array([j.rejected for j in judged])
     lines = [f"{len(judged)} photos you judged: {truth.sum()} rejected, {(~truth).sum()} kept"]
     for name, value in (("now", config.sensitivity), ("calibrated", best)):
-        ours = _decisions(judged, config.replace(sensitivity=value), base)
+        ours = _decisions(judged, base.shifted(value))
         lines.append(f"  {name:<10} sensitivity {value:+.2f}: rejects {ours[truth].mean():.0%} of your rejects, "
                      f"{ours[~truth].mean():.0%} of your keepers")
     return "\n".join(lines)

@@ -54,7 +54,7 @@ def _row(path: Path, photo: demo.DemoPhoto, outcome: Outcome) -> list[str]:
     verdict = outcome.result.verdict
     shown = verdict.decision + (f" ({', '.join(verdict.reasons)})" if verdict.reasons else "")
     mark = "" if photo.matches(verdict.decision) else "<- unexpected"
-    return [path.name, photo.fault, photo.expected, shown, f"{outcome.result.sharpness.score:.2f}", mark]
+    return [path.name, photo.fault, photo.expected, shown, outcome.result.sharpness.shown(2), mark]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -153,7 +153,7 @@ def photo_lines(outcome: Outcome, config: Config) -> list[str]:
         if outcome.error_for(photo):
             continue
         merged = outcome.merged_for(photo, config.sidecar.naming)
-        lines.append(f"{shown(photo)}: {said}, sharpness {outcome.result.sharpness.score:.3f}"
+        lines.append(f"{shown(photo)}: {said}, sharpness {outcome.result.sharpness.shown()}"
                      f"{_sidecar_words(merged)}")
     return lines
 

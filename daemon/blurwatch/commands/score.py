@@ -15,8 +15,7 @@ from typing import Any
 from blurwatch.config import Config
 from blurwatch.errors import UsageError
 from blurwatch.job import Job, run_job
-from blurwatch.pipeline import PhotoResult
-from blurwatch.sharpness import SharpnessModel
+from blurwatch.pipeline import Models, PhotoResult
 from blurwatch.sidecar import Merged
 
 
@@ -35,7 +34,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, config: Config) -> int:
     if not args.file.exists():
         raise UsageError(f"{args.file}: no such file")
-    outcome = run_job(Job((args.file,), dry_run=True), config, SharpnessModel.load())
+    outcome = run_job(Job((args.file,), dry_run=True), config, Models.load())
     if outcome.result is None:
         print(f"blurwatch: {outcome.error_for(args.file)}", file=sys.stderr)
         return 1
@@ -67,8 +66,12 @@ def describe(result: PhotoResult, merged: Merged | None = None) -> str:
     exposure = result.exposure
     return "\n".join([
         f"{result.path}: {verdict.decision}{reasons}",
-        f"  sharpness  {result.sharpness.score:.3f}  (reject below {limits.reject_below:.3f}, "
+        f"  sharpness  {result.sharpness.shown()}  (reject below {limits.reject_below:.3f}, "
         f"keep from {limits.keep_from:.3f}; {result.sharpness.patches} textured patches)",
+        f"  dark       {exposure.dark:.3f}  (reject from {limits.dark.reject_at:.3f}, "
+        f"review from {limits.dark.review_at:.3f})",
+        f"  overexp.   {exposure.overexposed:.3f}  (reject from {limits.overexposed.reject_at:.3f}, "
+        f"review from {limits.overexposed.review_at:.3f})",
         f"  exposure   {exposure.mean_ev:+.2f} EV  (clipped {exposure.clipped:.1%}, crushed {exposure.crushed:.1%}; "
         f"levels 1% {exposure.shadows}, median {exposure.median}, 99% {exposure.highlights})",
         f"  rating     {rating}",

@@ -1,0 +1,39 @@
+"""Training end to end in miniature: a few steps on a handful of photos, exported and run by blurwatch.
+
+Needs TensorFlow (the ``[train]`` extra) and the team's photos; skipped without either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blurwatch.logistic import Logistic
+from blurwatch.sharpness import PHOTO_FEATURES
+from conftest import requires_shared
+from training import data, head, held_out, train
+
+
+@requires_shared
+@pytest.mark.shared
+@pytest.mark.train
+@pytest.mark.slow
+def test_a_network_trains_exports_and_scores_held_out_photos(shared_data: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow", reason="TensorFlow is not installed (pip install -e '.[train]')")
+    photos = [p for p in data.read_labelled(shared_data, ("photos",)) if p.label in ("sharp", "blurry_natural")]
+    training, held = photos[::12], photos[5::40]
+    recipe = dataclasses.replace(train.Recipe(), epochs=1, variants=1, per_image=8)
+    x, y = train.network_examples(shared_data, training, recipe, seed=1, limit=4)
+    assert len(x) > 50 and 0 < y.mean() < 1
+    network = train.fit_network(x, y, recipe, tmp_path / "sharpness.tflite", seed=1)
+    assert (tmp_path / "sharpness.tflite").stat().st_size < 200_000
+
+    rows = held_out.held_out_rows(held, list(range(len(held))), network, seed=2)
+    assert {r.kind for r in rows} >= {"real", "blurred"}
+    assert all(set(r.figures) == set(PHOTO_FEATURES) for r in rows if r.figures is not None)
+    fitted = Logistic.from_dict(head.fit(rows, held, seed=3), PHOTO_FEATURES)
+    scored = [fitted.probabilities(r.figures)[1] for r in rows if r.figures is not None]
+    assert all(0.0 <= p <= 1.0 for p in scored) and np.ptp(scored) > 0
