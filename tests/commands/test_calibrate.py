@@ -95,17 +95,17 @@ def _judged(scores_rejected: list[float], scores_kept: list[float]) -> list[cali
 
 
 def test_a_strict_person_gets_the_mildest_sensitivity_that_agrees_fully() -> None:
-    # Rejecting below 0.5 means moving reject_below from 0.3 past 0.45 but not past 0.55:
-    # sensitivity 0.45 to 0.65 all agree fully; the mildest of them is chosen.
+    # Rejecting below 0.5 means moving reject_below from 0.3 past 0.45 but not past 0.55,
+    # 0.65 to 1.05 logits: sensitivity 0.65 to 1.0 all agree fully; the mildest is chosen.
     judged = _judged([0.1, 0.2, 0.35, 0.4, 0.45], [0.55, 0.6, 0.7, 0.9])
-    assert calibrate.choose_sensitivity(judged, BASE) == pytest.approx(0.45)
+    assert calibrate.choose_sensitivity(judged, BASE) == pytest.approx(0.65)
 
 
 def test_a_lenient_person_gets_a_negative_sensitivity() -> None:
-    # Keeping 0.2 and up means moving reject_below from 0.3 to between 0.1 and 0.2:
-    # sensitivity -0.4 to -0.85; the mildest is chosen.
+    # Keeping 0.2 and up means moving reject_below from 0.3 to between 0.1 and 0.2, -1.35
+    # to -0.54 logits: sensitivity -0.55 to -1.0 (its bound); the mildest is chosen.
     judged = _judged([0.05, 0.1], [0.2, 0.25, 0.28, 0.5, 0.8])
-    assert calibrate.choose_sensitivity(judged, BASE) == pytest.approx(-0.4)
+    assert calibrate.choose_sensitivity(judged, BASE) == pytest.approx(-0.55)
 
 
 def test_a_person_who_agrees_already_keeps_sensitivity_zero() -> None:
