@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from blurwatch import cli, commands
 from conftest import SHARED_DATA
 from helpers.cli import RAW_STUB, blurwatch
+from helpers.photos import make_photo
 
 real_photos = pytest.mark.usefixtures("real_photos_and_model")
 
@@ -96,3 +99,12 @@ def test_a_log_entry_is_one_line_whatever_names_it_holds(under_systemd: bool, mo
         root.handlers = handlers
     [line] = capsys.readouterr().err.splitlines()
     assert line.endswith("blurwatch.test: /p/caf\\xe9\\n\\x1b[2J.jpg: truncated JPEG")
+
+
+def test_output_read_by_a_program_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """``blurwatch ... | head -1``: no traceback when the reader goes away."""
+    for i in range(3):
+        make_photo(tmp_path / f"{i}.jpg", seed=i)
+    done = subprocess.run(f"{sys.executable} -m blurwatch --once --json --dry-run -j 1 {tmp_path} | head -c 10",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and len(done.stdout) == 10
