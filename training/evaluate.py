@@ -244,17 +244,17 @@ def cross_validated(table: Table) -> dict[str, Any]:
 def on_manifest(source: Path, models: Models, config: Config) -> dict[str, Any]:
     """The shipped models and limits, as they are, on another labelled set."""
     judged = []
-    for path, label in read_labelled(source):
+    for path, label, origin in read_labelled(source):
         photo = decoding.decode(path, config.decode)
         result = judge(photo, config, models)
-        judged.append(Judged(label, path.parent.name, result.verdict.decision, result.verdict.reasons))
+        judged.append(Judged(label, origin, result.verdict.decision, result.verdict.reasons))
         if label == "sharp" and max(photo.full_size) >= held_out.CAMERA_LONG_SIDE:
-            judged += _subtle_judged(path, models, config)
+            judged += _subtle_judged(path, origin, models, config)
     return {"mode": "shipped models and limits, nothing tuned on this set",
             "blurwatch": photographer_figures(judged), "per_source": per_source(judged)}
 
 
-def _subtle_judged(path: Path, models: Models, config: Config) -> list[Judged]:
+def _subtle_judged(path: Path, origin: str, models: Models, config: Config) -> list[Judged]:
     full = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     long_side = max(full.shape)
     rng = np.random.default_rng(7)
@@ -268,16 +268,18 @@ def _subtle_judged(path: Path, models: Models, config: Config) -> list[Judged]:
             cv2.imwrite(str(target), np.clip(image, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 95])
             result = judge(decoding.decode(target, DecodeConfig()), config, models)
             label = "camera_original" if kind == "camera_original" else "subtle_blur"
-            out.append(Judged(label, path.parent.name, result.verdict.decision, result.verdict.reasons))
+            out.append(Judged(label, origin, result.verdict.decision, result.verdict.reasons))
     return out
 
 
-def read_labelled(source: Path) -> list[tuple[Path, str]]:
-    """A manifest CSV (relpath,label,...) or a folder of label-named sub-folders."""
+def read_labelled(source: Path) -> list[tuple[Path, str, str]]:
+    """(photo, label, source) from a manifest CSV (relpath, label, optional source_repo) or a folder of
+    label-named sub-folders (whose photos share one source: the folder's name)."""
     if source.is_file():
         with open(source, newline="", encoding="utf-8") as fh:
-            return [(source.parent / r["relpath"], r["label"]) for r in csv.DictReader(fh)]
-    return [(p, p.parent.name) for p in sorted(source.glob("*/*")) if decoding.is_photo(p)]
+            return [(source.parent / r["relpath"], r["label"], r.get("source_repo") or source.parent.name)
+                    for r in csv.DictReader(fh)]
+    return [(p, p.parent.name, source.name) for p in sorted(source.glob("*/*")) if decoding.is_photo(p)]
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -64,3 +64,12 @@ def test_the_report_prints_as_tables() -> None:
     report = evaluate.cross_validated(_table())
     text = evaluate.markdown(report)
     assert "| good photos rejected |" in text and "| sensitivity |" in text and "source0" in text
+
+
+def test_another_labelled_set_is_read_from_a_manifest_or_label_folders(tmp_path) -> None:
+    (tmp_path / "sharp").mkdir()
+    (tmp_path / "sharp" / "a.jpg").write_bytes(b"")
+    assert evaluate.read_labelled(tmp_path) == [(tmp_path / "sharp" / "a.jpg", "sharp", tmp_path.name)]
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("relpath,label,source_repo\nsharp/a.jpg,sharp,someone/photos\n", encoding="utf-8")
+    assert evaluate.read_labelled(manifest) == [(tmp_path / "sharp" / "a.jpg", "sharp", "someone/photos")]
