@@ -35,3 +35,16 @@ def models():
     from blurwatch.pipeline import Models
 
     return Models.load()
+
+
+@pytest.fixture(autouse=True)
+def _root_log_handlers_restored():
+    """A test that runs ``cli.main`` in-process sets up logging on its captured streams; put
+    the root logger back afterwards, so later tests do not log into a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

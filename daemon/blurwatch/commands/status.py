@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from blurwatch.config import Config
-from blurwatch.errors import DaemonError
+from blurwatch.errors import DaemonError, shown
 from blurwatch.state import DB_NAME, Activity, BrokenPhoto, DaemonStatus, StateDB
 
 EXIT_NOT_RUNNING = 3
@@ -99,7 +99,7 @@ def format_status(report: StatusReport) -> str:
         lines = ["blurwatch daemon: has never run with this state folder"]
     else:
         lines = [f"blurwatch daemon: {_state_words(report)} (pid {daemon.pid}, since {_when(daemon.started_at)})",
-                 f"  watching:  {', '.join(daemon.folders)} ({daemon.observer})"]
+                 f"  watching:  {', '.join(shown(f) for f in daemon.folders)} ({daemon.observer})"]
         if report.running:
             lines.append(f"  queue:     {daemon.waiting} waiting, {daemon.in_queue} being scored")
         lines.append(f"  model:     {daemon.model_version}")
