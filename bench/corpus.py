@@ -14,6 +14,10 @@ From one such picture come three files, one per kind:
   lossless-JPEG compressed as cameras store it, with a full-size JPEG preview;
 - ``raw``: the same DNG without a preview (blurwatch then demosaics at half size).
 
+The photos were taken ten seconds apart (the JPEGs' EXIF capture times; the DNGs,
+which carry none, by their files' mtimes), as a shoot of single frames is: bursts,
+whose frames blurwatch judges together, have their own benchmark (``bursts.py``).
+
 Files are cached under ``bench/cache/`` (git-ignored) and only missing ones are built,
 each from its own seed, so a corpus is the same on every run and machine with the same
 libraries. 100 photos of each kind take about 7.5 GB.
@@ -22,6 +26,7 @@ libraries. 100 photos of each kind take about 7.5 GB.
 from __future__ import annotations
 
 import argparse
+import calendar
 import csv
 import os
 import sys
@@ -43,16 +48,22 @@ CACHE = ROOT / "bench" / "cache"
 KINDS = ("jpeg", "raw-preview", "raw")
 SUFFIX = {"jpeg": ".jpg", "raw-preview": ".dng", "raw": ".dng"}
 
-# Bump when the pictures change: the cache folder is named after it.
-RECIPE = 1
+# Bump when the files change: the cache folder is named after it.
+RECIPE = 2
+PICTURES = 1  # the pictures' random seed (bursts.py builds its frames from them too)
 JPEG_QUALITY = 92
 MIN_SOURCE_SIDE = 600  # smaller photos would be upscaled beyond recognition
 EXIF_DONOR = "sharp/mdeximg__Canon_EOS_20D__1_.jpg"
+DONOR_TAKEN = b"2004:09:19 12:25:20"
 # Synthesised detail, in 8-bit levels where the picture has full contrast: (blur sigma, std).
 DETAIL_OCTAVES = ((0.7, 9.0), (1.6, 8.0))
 LUMA_NOISE = 1.5  # noise everywhere, standard deviation in 8-bit levels
 RAW_BLACK, RAW_WHITE = 512, 16383  # 14-bit
 RAW_NOISE = 48.0  # sensor noise at white level, in raw units (base ISO)
+# When photo 0 was taken (the donor's own capture time), and the seconds to the next:
+# more than burst.gap_seconds, so no two photos make a burst.
+FIRST_TAKEN = calendar.timegm((2004, 9, 19, 12, 25, 20))
+SECONDS_APART = 10
 
 
 @dataclass(frozen=True)
@@ -124,17 +135,19 @@ def _build_one(item: tuple[Path, Spec, int, tuple[str, ...], list[Path]]) -> Non
         if path.exists():
             continue
         partial = path.with_suffix(".part")
+        taken = FIRST_TAKEN + SECONDS_APART * index
         if kind == "jpeg":
-            partial.write_bytes(camera_jpeg(rgb))
+            partial.write_bytes(camera_jpeg(rgb, taken))
         else:
             write_dng(partial, rgb, preview_long_side=max(rgb.shape) if kind == "raw-preview" else None,
                       black_level=RAW_BLACK, white_level=RAW_WHITE, noise=RAW_NOISE, seed=index, compress=True)
+        os.utime(partial, (taken, taken))  # the capture time of a file without one in its EXIF
         os.replace(partial, path)  # an interrupted build leaves no half file under the real name
 
 
 def picture(sources: list[Path], index: int, width: int, height: int) -> np.ndarray:
     """Picture ``index`` (H x W x 3 uint8 RGB): a real photo at camera size, with texture and noise."""
-    rng = np.random.default_rng([RECIPE, index])
+    rng = np.random.default_rng([PICTURES, index])
     source = sources[int(rng.permutation(len(sources))[index % len(sources)])]
     base = _crop(_read_rgb(source), width / height, rng)
     base = cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -143,15 +156,21 @@ def picture(sources: list[Path], index: int, width: int, height: int) -> np.ndar
     return cv2.add(base, cv2.merge([add, add, add]), dtype=cv2.CV_8U)
 
 
-def camera_jpeg(rgb: np.ndarray) -> bytes:
-    """Encode like a camera: quality 92, an EXIF APP1 block first (cameras write no JFIF header)."""
+def camera_jpeg(rgb: np.ndarray, taken: float | None = None) -> bytes:
+    """Encode like a camera: quality 92, an EXIF APP1 block first (cameras write no JFIF header).
+
+    The block's capture times (the donor's, in three tags) become ``taken`` (seconds, UTC) when given.
+    """
     ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise RuntimeError("OpenCV could not encode a benchmark JPEG")
     data = encoded.tobytes()
     if data[2:4] == b"\xff\xe0":  # drop the JFIF APP0 segment
         data = data[:2] + data[4 + int.from_bytes(data[4:6], "big"):]
-    return data[:2] + _exif_segment() + data[2:]
+    exif = _exif_segment()
+    if taken is not None:
+        exif = exif.replace(DONOR_TAKEN, time.strftime("%Y:%m:%d %H:%M:%S", time.gmtime(taken)).encode())
+    return data[:2] + exif + data[2:]
 
 
 def _exif_segment() -> bytes:
@@ -159,7 +178,10 @@ def _exif_segment() -> bytes:
     data = (SHARED / "photos" / EXIF_DONOR).read_bytes()
     if data[2:4] != b"\xff\xe1":
         raise SystemExit(f"{SHARED / 'photos' / EXIF_DONOR}: expected its EXIF block right after the start marker")
-    return data[2 : 4 + int.from_bytes(data[4:6], "big")]
+    segment = data[2 : 4 + int.from_bytes(data[4:6], "big")]
+    if segment.count(DONOR_TAKEN) != 3:  # DateTime, DateTimeOriginal, DateTimeDigitized
+        raise SystemExit(f"{SHARED / 'photos' / EXIF_DONOR}: expected its capture time {DONOR_TAKEN!r} in three tags")
+    return segment
 
 
 def _read_rgb(path: Path) -> np.ndarray:
