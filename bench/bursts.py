@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 import corpus
+from common import machine
 
 ROOT = corpus.ROOT
 sys.path[:0] = [str(ROOT), str(ROOT / "daemon")]
@@ -62,18 +63,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cache", type=Path, default=corpus.CACHE)
     args = parser.parse_args()
-    print(machine())
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     return likeness() if args.part == "likeness" else speed(args.n, args.repeat, args.jobs, args.cache)
-
-
-def machine() -> str:
-    """The CPU (model, cores, the vector extensions that matter to OpenCV and LiteRT) and the load."""
-    info = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-    vector = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "neon") if f in flags]
-    return (f"CPU: {model}, {os.cpu_count()} cores, flags {' '.join(vector) or 'none of note'}; "
-            f"load average {os.getloadavg()[0]:.1f}")
 
 
 # --- likeness --------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import cv2
 
+from common import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BLURWATCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -46,6 +48,7 @@ def main() -> int:
     if not (SHARED / "photos" / "manifest.csv").is_file():
         print(f"the team's photos are not at {SHARED}", file=sys.stderr)
         return 2
+    print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="blurwatch-bench-") as tmp:
         work = Path(tmp)
         if args.latency_n:

@@ -1,18 +1,26 @@
-"""The decode floor: decode each photo the way blurwatch needs it, and nothing else.
+"""The decode floors: decode each photo and nothing else.
 
-    .venv/bin/python bench/floor.py [--jobs N] PHOTO...
+    .venv/bin/python bench/floor.py [--jobs N] [--full] PHOTO...
 
-A JPEG is decoded by libjpeg straight to gray, reduced in the DCT by the power of two
-blurwatch asks for (the largest that keeps the long side at or above its working size);
-a RAW gives LibRaw's embedded JPEG preview, decoded the same way, or, without one, a
-half-size demosaic. No EXIF, no orientation, no resizing, no checks: what is left is the
-least any tool must spend to see the photos at blurwatch's size. Prints one JSON line:
-the photos decoded and the seconds spent decoding them, summed over the processes.
+The reduced floor (the default) decodes the way blurwatch needs it: a JPEG by libjpeg
+straight to gray, reduced in the DCT by the power of two blurwatch asks for (the
+largest that keeps the long side at or above its working size); a RAW gives LibRaw's
+embedded JPEG preview, decoded the same way, or, without one, a half-size demosaic. No
+EXIF, no orientation, no resizing, no checks: what is left is the least any tool must
+spend to see the photos at blurwatch's size.
+
+``--full`` is the floor as an OpenCV user writes it, which issue #16's targets are
+about: ``cv2.imread(path, cv2.IMREAD_GRAYSCALE)``, the whole picture at full
+resolution (JPEGs only).
+
+Prints one JSON line: the photos decoded and the seconds spent decoding them, summed
+over the processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import time
@@ -33,16 +41,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("photos", nargs="+", type=Path)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--full", action="store_true", help="cv2.imread(path, cv2.IMREAD_GRAYSCALE), JPEGs only")
     args = parser.parse_args()
-    seconds = list(pool_map(decode, args.photos, args.jobs))
+    seconds = list(pool_map(functools.partial(decode, full=args.full), args.photos, args.jobs))
     print(json.dumps({"photos": len(seconds), "decode": sum(seconds)}))
     return 0
 
 
-def decode(path: Path) -> float:
+def decode(path: Path, full: bool = False) -> float:
     """Decode one photo; the seconds it took."""
     started = time.perf_counter()
-    if path.suffix.lower() == ".dng":
+    if full:
+        if cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) is None:
+            raise SystemExit(f"{path}: OpenCV cannot read it")
+    elif path.suffix.lower() == ".dng":
         _decode_raw(path)
     else:
         _decode_jpeg(path.read_bytes())

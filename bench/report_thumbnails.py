@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 from blurwatch import thumbnails  # noqa: E402
 from blurwatch.config import Config  # noqa: E402
+from common import machine  # noqa: E402
 
 
 def main() -> int:
@@ -33,6 +34,7 @@ def main() -> int:
     args = parser.parse_args()
     files = corpus.build(corpus.CACHE, corpus.Spec(), args.n, corpus.KINDS, args.jobs)
     config = Config().replace(jobs=args.jobs)
+    print(f"machine: {machine()}")
     print(f"{'kind':<12}{'cold s/photo':>14}{'warm s/photo':>14}{'2000 photos, cold':>20}   ({args.jobs} threads)")
     for kind, photos in files.items():
         with tempfile.TemporaryDirectory(prefix="blurwatch-bench-") as tmp:

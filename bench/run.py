@@ -3,14 +3,20 @@
     .venv/bin/python bench/run.py [--n 100] [--repeat 3] [--kinds jpeg raw-preview raw] [--jobs N]
 
 For each kind of file (24 MP JPEG, 24 MP DNG with and without an embedded preview; see
-corpus.py, which builds and caches them), three contenders run in one session on the
+corpus.py, which builds and caches them), the contenders run in one session on the
 same files with the same number of processes, in turn, the order rotating with each
 repeat:
 
 - ``blurwatch``: ``blurwatch --once --json`` on the files, sidecars written (and
-  removed again after the run), per-stage times from its JSON;
+  removed again after the run), the per-photo split (decode / patches / network /
+  exposure / group / write, timed inside its workers) from its JSON;
 - ``floor``: floor.py, which only decodes each file the way blurwatch needs it;
+- ``imread``: floor.py --full, the full-resolution grayscale decode as an OpenCV user
+  writes it, ``cv2.imread(path, cv2.IMREAD_GRAYSCALE)`` (JPEGs only);
 - ``peer``: peer.py, full-resolution decode + variance of the Laplacian + threshold.
+
+Every run first prints the machine: the CPU, its cores and the vector extensions the
+network's speed depends on (``common.machine``).
 
 Each is timed from launch to exit (start-up included), its processes' CPU time is
 summed (user + system, from the kernel's accounting of reaped children), and the
@@ -43,23 +49,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import corpus
+from common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
-CONTENDERS = ("blurwatch", "floor", "peer")
-STAGES = ("decode", "score", "write")
+CONTENDERS = ("blurwatch", "floor", "imread", "peer")
+JPEG_ONLY = frozenset({"imread"})
+STAGES = ("decode", "patches", "network", "exposure", "group", "write")
 SAMPLE_SECONDS = 0.05
 # blurwatch's workers keep freed buffers for the next photo (workers._keep_freed_buffers);
 # the floor gets the same malloc settings, through glibc's environment, to stay a floor.
 FLOOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20)}
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
-# What one blurwatch worker does before its first photo: import, load the model, first inference.
+# What one blurwatch worker does before its first photo: import, load the models, first inference.
 STARTUP_SCRIPT = """
 from blurwatch import cli, workers
-from blurwatch.sharpness import SharpnessModel
+from blurwatch.pipeline import Models
 import numpy
-SharpnessModel.load().predict(numpy.zeros((1, 64, 64, 1), numpy.float32))
+Models.load().sharpness.network.predict(numpy.zeros((1, 64, 64, 1), numpy.float32))
 """
 
 
@@ -106,6 +114,7 @@ def main() -> int:
     runs = benchmark(folders, args.contenders, args.repeat, args.jobs, args.cache, args.peer_raw_n, args.cold)
     print(f"blurwatch benchmark: {args.n} photos per kind at {spec.width}x{spec.height}, {args.jobs} processes "
           f"each, median of {args.repeat} runs; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    print(f"machine: {machine()}; {libraries()}")
     if startup is not None:
         print(f"start-up of one worker (import + model load + first inference): {startup:.2f} s")
     print(table(runs))
@@ -126,6 +135,8 @@ def benchmark(folders: dict[str, list[Path]], contenders: list[str], repeat: int
         order = contenders[index % len(contenders):] + contenders[: index % len(contenders)]
         for kind, all_files in folders.items():
             for contender in order:
+                if contender in JPEG_ONLY and kind != "jpeg":
+                    continue
                 files = all_files[:peer_raw_n] if contender == "peer" and kind != "jpeg" else all_files
                 if cold:
                     _drop_from_cache(files)
@@ -146,6 +157,7 @@ def measure(contender: str, kind: str, repeat: int, files: list[Path], jobs: int
         "blurwatch": [sys.executable, "-m", "blurwatch", "--config", str(config), "-q",
                       "once", "--json", "--jobs", str(jobs)],
         "floor": [sys.executable, str(BENCH / "floor.py"), "--jobs", str(jobs)],
+        "imread": [sys.executable, str(BENCH / "floor.py"), "--full", "--jobs", str(jobs)],
         "peer": [sys.executable, str(BENCH / "peer.py"), "--jobs", str(jobs)],
     }[contender] + [str(f) for f in files]
     with tempfile.TemporaryFile("w+") as out:
@@ -179,7 +191,7 @@ def _figures(contender: str, stdout: str) -> tuple[int, int, dict[str, float]]:
     lines = stdout.splitlines()
     if contender == "peer":
         return len(lines), 0, {}
-    if contender == "floor":
+    if contender in ("floor", "imread"):
         summary = json.loads(lines[-1])
         return summary["photos"], 0, {"decode": 1000 * summary["decode"] / max(1, summary["photos"])}
     records = [json.loads(line) for line in lines]
@@ -232,6 +244,17 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def libraries() -> str:
+    """The versions that decide the speed: Python, LiteRT (the network), OpenCV (JPEG decoding), LibRaw."""
+    from importlib import metadata
+
+    import cv2
+    import rawpy
+
+    return (f"Python {sys.version.split()[0]}, LiteRT {metadata.version('ai-edge-litert')}, "
+            f"OpenCV {cv2.__version__}, rawpy {rawpy.__version__} (LibRaw {'.'.join(map(str, rawpy.libraw_version))})")
+
+
 def startup_seconds(times: int = 5) -> float:
     """Median wall time of a fresh process doing what a worker does before its first photo."""
     seconds = []
@@ -274,14 +297,16 @@ def table(runs: list[Run]) -> str:
     contenders = list(dict.fromkeys(r.contender for r in runs))
     lines = [
         "",
-        "| kind | contender | s per run | photos/s | ms per photo | CPU ms per photo | decode ms | score ms | write ms"
-        " | peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| kind | contender | s per run | photos/s | ms per photo | CPU ms per photo | "
+        + " | ".join(f"{stage} ms" for stage in STAGES) + " | peak RSS MB |",
+        "|---|---|" + "---:|" * (5 + len(STAGES)),
     ]
     for kind in kinds:
         most = max(r.photos for r in runs if r.kind == kind)
         for contender in contenders:
             mine = [r for r in runs if r.kind == kind and r.contender == contender]
+            if not mine:  # a JPEG-only contender on RAW files
+                continue
             seconds = statistics.median(r.seconds for r in mine)
             photos = mine[0].photos
             label = contender if photos == most else f"{contender} ({photos} photos)"
@@ -305,7 +330,7 @@ def table(runs: list[Run]) -> str:
 
 def _median_stage(runs: list[Run], stage: str) -> str:
     values = [r.stages_ms[stage] for r in runs if stage in r.stages_ms]
-    return f"{statistics.median(values):.0f}" if values else ""
+    return f"{statistics.median(values):.1f}" if values else ""
 
 
 def _ratios(runs: list[Run], kind: str, other: str, against_kind: str | None = None) -> str:
@@ -314,13 +339,15 @@ def _ratios(runs: list[Run], kind: str, other: str, against_kind: str | None = N
     for repeat in sorted({r.repeat for r in runs}):
         mine = _one(runs, "blurwatch", kind, repeat)
         theirs = _one(runs, other, against_kind or kind, repeat)
+        if mine is None or theirs is None:
+            return ""
         wall.append(mine.per_photo_ms / theirs.per_photo_ms)
         cpu.append(mine.cpu_per_photo_ms / theirs.cpu_per_photo_ms)
     return f"{statistics.median(wall):.2f}; {statistics.median(cpu):.2f}"
 
 
-def _one(runs: list[Run], contender: str, kind: str, repeat: int) -> Run:
-    return next(r for r in runs if r.contender == contender and r.kind == kind and r.repeat == repeat)
+def _one(runs: list[Run], contender: str, kind: str, repeat: int) -> Run | None:
+    return next((r for r in runs if r.contender == contender and r.kind == kind and r.repeat == repeat), None)
 
 
 if __name__ == "__main__":

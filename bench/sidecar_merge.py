@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the made-up histories are shared with
 
 from blurwatch import sidecar  # noqa: E402
 from blurwatch.config import SidecarConfig  # noqa: E402
+from common import machine  # noqa: E402
 from helpers.results import photo_result  # noqa: E402
 from helpers.sidecars import darktable_history  # noqa: E402
 
@@ -47,6 +48,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, nargs="+", default=[100, 250, 500, 1000, 4000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    print(f"machine: {machine()}")
     print(f"{'history steps':>14}{'sidecar KiB':>13}{'merge s':>10}")
     for steps in args.steps:
         seconds, size = merge_seconds(steps, args.repeat)

@@ -45,6 +45,15 @@ def test_judging_writes_nothing_and_gives_the_same_result_twice(tmp_path: Path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
 
 
+def test_judging_adds_the_time_of_each_step_and_is_the_same_untimed(decoded: decoding.DecodedPhoto,
+                                                                     models: Models) -> None:
+    timings = {"decode": 0.5}
+    timed = judge(decoded, Config(), models, timings)
+    assert set(timings) == {"decode", "exposure", "patches", "network"} and timings["decode"] == 0.5
+    assert all(seconds > 0 for seconds in timings.values())
+    assert timed.to_json() == judge(decoded, Config(), models).to_json()
+
+
 def test_the_json_form_is_what_once_prints(decoded: decoding.DecodedPhoto, models: Models) -> None:
     record = judge(decoded, Config(), models).to_json()
     assert set(record) == {"path", "verdict", "reasons", "rating", "scores", "thresholds", "sharpness_map",

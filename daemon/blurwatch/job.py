@@ -46,6 +46,11 @@ from blurwatch.sidecar import Merged
 
 log = logging.getLogger(__name__)
 
+# A job's steps, each timed in :attr:`Outcome.timings`: judging is split by
+# :func:`blurwatch.pipeline.judge` into exposure, patches and network; "group" notes how
+# the photo was taken (:mod:`blurwatch.capture`).
+STEPS = ("decode", "exposure", "patches", "network", "group", "write")
+
 
 @dataclass(frozen=True)
 class Job:
@@ -65,7 +70,7 @@ class Outcome:
     result: PhotoResult | None
     merges: tuple[Merged, ...] = ()  # what writing did (a dry run: would do) to each sidecar
     errors: Mapping[Path, str] = field(default_factory=dict)  # photo -> one line naming the file that failed
-    timings: Mapping[str, float] = field(default_factory=dict)  # seconds to "decode", "score", "group", "write"
+    timings: Mapping[str, float] = field(default_factory=dict)  # seconds per step, see STEPS
     retry: frozenset[Path] = frozenset()  # photos whose error may pass: they or their sidecars kept changing
     capture: Capture | None = None  # how the judged photo was taken, for the burst stage
     group: Membership | None = None  # the burst or bracket its sidecar records (kept by this write)
@@ -95,7 +100,7 @@ def run_job(job: Job, config: Config, models: Models, progress: Callable[[], Non
     Pure apart from the sidecar writes (none with ``dry_run``). A sidecar that cannot be
     merged into is reported for that photo, and the other photos are still written.
     """
-    timings = {"decode": 0.0, "score": 0.0, "group": 0.0, "write": 0.0}
+    timings = dict.fromkeys(STEPS, 0.0)
     identities = {photo: Fingerprint.now(photo) for photo in job.photos}
     try:
         result, taken = _judge_first_decodable(job, config, models, timings, progress)
@@ -135,9 +140,7 @@ def _judge_first_decodable(job: Job, config: Config, models: Models, timings: di
         finally:
             timings["decode"] += time.perf_counter() - started
             progress()
-        started = time.perf_counter()
-        result = pipeline.judge(decoded, config, models)
-        timings["score"] = time.perf_counter() - started
+        result = pipeline.judge(decoded, config, models, timings)
         progress()
         if not config.burst.enabled:
             return result, None

@@ -7,6 +7,7 @@ run) calls it between decoding and writing the sidecars.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,12 +86,24 @@ class PhotoResult:
         }
 
 
-def judge(photo: decoding.DecodedPhoto, config: Config, models: Models) -> PhotoResult:
-    """Score an already decoded photo (evaluation reuses decodes across settings)."""
+def judge(photo: decoding.DecodedPhoto, config: Config, models: Models,
+          timings: dict[str, float] | None = None) -> PhotoResult:
+    """Score an already decoded photo (evaluation reuses decodes across settings).
+
+    ``timings``, when given, gets the seconds of each step added: ``exposure``,
+    ``patches`` (cutting and choosing them) and ``network`` (the network, the head that
+    turns its logits into the score, and the verdict): where a photo's time goes, for
+    ``--json`` and the benchmarks.
+    """
+    laps = _Laps(timings)
     measured = models.exposure.judge(photo.gray)
-    sharp = models.sharpness.score(photo.gray)
+    laps.lap("exposure")
+    patches = models.sharpness.patches(photo.gray)
+    laps.lap("patches")
+    sharp = models.sharpness.score_patches(patches)
     limits = models.thresholds(config)
     decided = verdict.decide(sharp, measured, limits)
+    laps.lap("network")
     return PhotoResult(
         path=photo.path,
         verdict=decided,
@@ -101,3 +114,17 @@ def judge(photo: decoding.DecodedPhoto, config: Config, models: Models) -> Photo
         model_version=models.version,
         thresholds=limits,
     )
+
+
+class _Laps:
+    """Adds the seconds since the last lap to ``timings[step]``; does nothing without ``timings``."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self._timings = timings
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        if self._timings is not None:
+            now = time.perf_counter()
+            self._timings[step] = self._timings.get(step, 0.0) + now - self._last
+            self._last = now

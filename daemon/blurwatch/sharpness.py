@@ -258,7 +258,14 @@ class SharpnessModel:
 
     def score(self, gray: np.ndarray) -> Sharpness:
         """Score a grayscale working image: the photo score and its coarse map."""
-        patches = extract_patches(gray, self.spec)
+        return self.score_patches(self.patches(gray))
+
+    def patches(self, gray: np.ndarray) -> Patches:
+        """The patches of a grayscale working image the network scores."""
+        return extract_patches(gray, self.spec)
+
+    def score_patches(self, patches: Patches) -> Sharpness:
+        """The photo's score and coarse map from its :meth:`patches`."""
         logits = self.network.predict(patches.data)
         grid = np.full(patches.grid, np.nan, np.float32)
         grid[patches.cells[:, 0], patches.cells[:, 1]] = _sigmoid(logits)

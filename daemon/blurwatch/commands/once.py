@@ -119,9 +119,9 @@ def photo_records(outcome: Outcome, config: Config) -> list[dict[str, Any]]:
 
     ``rating`` is the rating the photo's sidecar holds afterwards (with ``--dry-run``:
     would hold) and ``rating_is_manual`` whether somebody set it, by the rule ``blurwatch
-    verdict`` reads it by. ``timings`` holds the seconds the worker spent per stage
-    (decode, score, write) on the outcome's job, which both photos of a RAW+JPEG pair
-    share; bench/run.py reads them.
+    verdict`` reads it by. ``timings`` holds the seconds the worker spent per step
+    (:data:`blurwatch.job.STEPS`: decode, exposure, patches, network, group, write) on
+    the outcome's job, which both photos of a RAW+JPEG pair share; bench/run.py reads them.
     """
     records = []
     for photo in outcome.job.photos:
