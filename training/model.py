@@ -2,12 +2,15 @@
 
 Small on purpose: blur is a local property of edges, a few thousand parameters of
 convolution see it; the dense layers only weigh the evidence. The exported ``.tflite``
-(float32) is 175 kB and scores some 9,000 patches a second on one AVX-512 core.
+(float32) is 175 kB and scores some 10,000 patches a second on one AVX-512 core.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+KERNEL = 5  # both convolutions' side
+POOLS = (2, 4)  # the max-pool after each convolution
 
 
 def build(patch_size: int, conv: tuple[int, int], dense: tuple[int, int]):
@@ -19,16 +22,32 @@ def build(patch_size: int, conv: tuple[int, int], dense: tuple[int, int]):
 
     keras = tf.keras
     inputs = keras.Input((patch_size, patch_size, 1), name="patch")
-    x = keras.layers.Conv2D(conv[0], 5, activation="relu", name="conv1")(inputs)
-    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
-    x = keras.layers.Conv2D(conv[1], 5, activation="relu", name="conv2")(x)
-    x = keras.layers.MaxPooling2D(4, name="pool2")(x)
+    x = keras.layers.Conv2D(conv[0], KERNEL, activation="relu", name="conv1")(inputs)
+    x = keras.layers.MaxPooling2D(POOLS[0], name="pool1")(x)
+    x = keras.layers.Conv2D(conv[1], KERNEL, activation="relu", name="conv2")(x)
+    x = keras.layers.MaxPooling2D(POOLS[1], name="pool2")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(dense[0], activation="relu", name="dense1")(x)
     x = keras.layers.Dropout(0.3, name="dropout")(x)
     x = keras.layers.Dense(dense[1], activation="relu", name="dense2")(x)
     outputs = keras.layers.Dense(1, name="sharp_logit")(x)  # a logit: blurwatch aggregates logits
     return keras.Model(inputs, outputs, name="blurwatch_lenet")
+
+
+def reach(patch_size: int) -> int:
+    """The side of the top-left square of a patch that the network's logit depends on.
+
+    Valid convolutions and poolings drop what does not fill a window. Of a 64 px patch
+    the first convolution leaves 60 px, pooling 30, the second convolution 26, and the
+    last pooling reads 24 of those, which come from 28, 56 and, going back, 60 px of
+    the patch: its last 4 rows and columns never reach the logit.
+    """
+    side = patch_size
+    for pool in POOLS:
+        side = (side - KERNEL + 1) // pool
+    for pool in reversed(POOLS):
+        side = side * pool + KERNEL - 1
+    return side
 
 
 def train(x: np.ndarray, y: np.ndarray, patch_size: int, conv: tuple[int, int], dense: tuple[int, int],
@@ -57,9 +76,17 @@ def export_tflite(model, path) -> int:
     weights (dynamic-range), same run (bench/network.py); AVX2, as issue #16 reports it:
     2,350 against 1,500. A float network also gives the logits training measured, and
     a patch's logit cannot depend on its batch.
+
+    The exported network takes only the part of a patch that reaches its logit
+    (:func:`reach`: 60 of 64 px), the same weights on a smaller input: the same logits
+    for 12% less work. blurwatch cuts each patch to the network's input side.
     """
     import tensorflow as tf
 
-    data = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    layers = {layer.name: layer for layer in model.layers}
+    trimmed = build(reach(model.input_shape[1]), (layers["conv1"].filters, layers["conv2"].filters),
+                    (layers["dense1"].units, layers["dense2"].units))
+    trimmed.set_weights(model.get_weights())
+    data = tf.lite.TFLiteConverter.from_keras_model(trimmed).convert()
     path.write_bytes(data)
     return len(data)

@@ -209,16 +209,23 @@ class PatchNetwork:
         self._interpreter: Any = None
 
     def predict(self, patches: np.ndarray) -> np.ndarray:
-        """Per-patch logit of being sharp (> 0: sharp), for (N, size, size, 1) float32 patches."""
+        """Per-patch logit of being sharp (> 0: sharp), for (N, size, size, 1) float32 patches.
+
+        The network file may take less than a whole patch: the part its valid
+        convolutions and poolings never reach (the last 4 px of a 64 px patch) is left
+        out at export (``training.model.reach``), for 12% less work and the same
+        logits, so each patch is cut here to the network's input side.
+        """
         if len(patches) == 0:
             return np.zeros(0, np.float32)
         with self._lock:
             interpreter = self._ready_interpreter()
             index = interpreter.get_input_details()[0]["index"]
             output = interpreter.get_output_details()[0]["index"]
+            side = interpreter.get_input_details()[0]["shape"][1]
             results = []
             for start in range(0, len(patches), BATCH):
-                batch = patches[start : start + BATCH]
+                batch = np.ascontiguousarray(patches[start : start + BATCH, :side, :side])
                 if interpreter.get_input_details()[0]["shape"][0] != len(batch):
                     interpreter.resize_tensor_input(index, batch.shape)
                     interpreter.allocate_tensors()
