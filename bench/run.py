@@ -20,7 +20,10 @@ network's speed depends on (``common.machine``).
 
 Each is timed from launch to exit (start-up included), its processes' CPU time is
 summed (user + system, from the kernel's accounting of reaped children), and the
-resident memory of its whole process tree is sampled from /proc. Machines are noisy,
+memory of its whole process tree is sampled from /proc, two ways: the resident set
+(RSS, which counts the pages of shared libraries once in every process, so its sum errs
+high) and the proportional set (PSS, which shares such pages out among the processes
+that map them: what the machine spends). Machines are noisy,
 so the claim is the ratio between contenders measured side by side: the table shows
 the median over the repeats. On a shared machine the CPU time is the steadier figure:
 other people's work stretches wall time but hardly the CPU seconds a photo takes.
@@ -83,6 +86,7 @@ class Run:
     seconds: float
     cpu_seconds: float
     peak_rss_mb: float
+    peak_pss_mb: float
     stages_ms: dict[str, float] = field(default_factory=dict)  # in-process time per photo
 
     @property
@@ -142,7 +146,8 @@ def benchmark(folders: dict[str, list[Path]], contenders: list[str], repeat: int
                     _drop_from_cache(files)
                 run = measure(contender, kind, index, files, jobs, config)
                 print(f"run {index + 1}/{repeat} {kind:<12}{contender:<10}{run.seconds:7.2f} s"
-                      f"{run.cpu_seconds:8.2f} CPU s{run.peak_rss_mb:7.0f} MB", file=sys.stderr)
+                      f"{run.cpu_seconds:8.2f} CPU s{run.peak_rss_mb:7.0f} MB RSS{run.peak_pss_mb:7.0f} MB PSS",
+                      file=sys.stderr)
                 if run.photos != len(files) or run.failed:
                     raise SystemExit(f"{contender} handled {run.photos} of {len(files)} photos, {run.failed} failed")
                 runs.append(run)
@@ -177,7 +182,7 @@ def measure(contender: str, kind: str, repeat: int, files: list[Path], jobs: int
         stdout = out.read()
     _remove_sidecars(folder)
     photos, failed, stages = _figures(contender, stdout)
-    return Run(contender, kind, repeat, photos, failed, seconds, cpu_seconds, peak.peak / 1e6, stages)
+    return Run(contender, kind, repeat, photos, failed, seconds, cpu_seconds, peak.rss / 1e6, peak.pss / 1e6, stages)
 
 
 def _children_cpu() -> float:
@@ -201,17 +206,20 @@ def _figures(contender: str, stdout: str) -> tuple[int, int, dict[str, float]]:
 
 
 class TreeMemory(threading.Thread):
-    """Samples the resident memory of a process and all its descendants; keeps the peak of the sum."""
+    """Samples the memory of a process and all its descendants; keeps the peaks of the sums (RSS and PSS)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
-        self.peak = 0
+        self.rss = 0
+        self.pss = 0
         self._done = threading.Event()
 
     def run(self) -> None:
         while not self._done.wait(SAMPLE_SECONDS):
-            self.peak = max(self.peak, sum(_rss(pid) for pid in _tree(self.pid)))
+            tree = _tree(self.pid)
+            self.rss = max(self.rss, sum(_rss(pid) for pid in tree))
+            self.pss = max(self.pss, sum(_pss(pid) for pid in tree))
 
     def stop(self) -> None:
         self._done.set()
@@ -242,6 +250,17 @@ def _rss(pid: int) -> int:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
     except (OSError, IndexError):
         return 0
+
+
+def _pss(pid: int) -> int:
+    """Bytes of the process's proportional set size (Linux 4.14+); 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
 
 
 def libraries() -> str:
@@ -298,8 +317,8 @@ def table(runs: list[Run]) -> str:
     lines = [
         "",
         "| kind | contender | s per run | photos/s | ms per photo | CPU ms per photo | "
-        + " | ".join(f"{stage} ms" for stage in STAGES) + " | peak RSS MB |",
-        "|---|---|" + "---:|" * (5 + len(STAGES)),
+        + " | ".join(f"{stage} ms" for stage in STAGES) + " | peak RSS MB | peak PSS MB |",
+        "|---|---|" + "---:|" * (6 + len(STAGES)),
     ]
     for kind in kinds:
         most = max(r.photos for r in runs if r.kind == kind)
@@ -314,7 +333,7 @@ def table(runs: list[Run]) -> str:
             cpu = statistics.median(r.cpu_per_photo_ms for r in mine)
             lines.append(f"| {kind} | {label} | {seconds:.1f} | {photos / seconds:.1f} | "
                          f"{1000 * seconds / photos:.0f} | {cpu:.0f} | " + " | ".join(stages) +
-                         f" | {max(r.peak_rss_mb for r in mine):.0f} |")
+                         f" | {max(r.peak_rss_mb for r in mine):.0f} | {max(r.peak_pss_mb for r in mine):.0f} |")
     others = [c for c in contenders if c != "blurwatch"]
     if "blurwatch" in contenders and others:
         lines += ["", "ratios per photo, blurwatch / other, median of the per-repeat ratios (wall time; CPU time):",

@@ -72,10 +72,10 @@ def export_tflite(model, path) -> int:
     """Write the ``.tflite`` blurwatch runs, with a dynamic batch dimension; returns its size in bytes.
 
     Float32, not quantised: LiteRT's XNNPACK kernels run this small network faster in
-    float on both CPU kinds measured. AVX-512: 9,100 patches/s against 7,500 with int8
-    weights (dynamic-range), same run (bench/network.py); AVX2, as issue #16 reports it:
-    2,350 against 1,500. A float network also gives the logits training measured, and
-    a patch's logit cannot depend on its batch.
+    float on both CPU kinds measured. AVX-512: 8,500 patches/s against 7,700 with int8
+    weights (dynamic-range), same run (bench/network.py, bench/README.md); AVX2, as
+    issue #16 reports it for blurwatch 0.1's network: 2,350 against 1,500. A float network
+    also gives the logits training measured, and a patch's logit cannot depend on its batch.
 
     The exported network takes only the part of a patch that reaches its logit
     (:func:`reach`: 60 of 64 px), the same weights on a smaller input: the same logits
