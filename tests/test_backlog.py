@@ -226,3 +226,18 @@ def test_a_photo_tried_again_that_then_succeeds_is_recorded(tmp_path: Path, back
     (job,) = jobs_out(backlog, T0 + 2 * QUIET + SETTLE)
     assert backlog.record(kept(job), T0 + 40) == [Recorded(new, "keep", (), None, 0.75)]
     assert state.is_done(new, Stamp.of(new), MODEL)
+
+
+def test_a_photo_recalled_for_its_burst_is_recorded_as_judged_again(tmp_path: Path, backlog: Backlog,
+                                                                    state: StateDB) -> None:
+    frame = photo(tmp_path, "a.jpg")
+    arrive(backlog, frame)
+    (first,) = jobs_out(backlog, T0 + QUIET)
+    assert [done.again for done in backlog.record(kept(first), T0 + 2)] == [False]
+
+    backlog.recall((frame,), T0 + 10)  # a restart lost its verdict; the burst stage needs it
+    (again,) = jobs_out(backlog, T0 + 10)
+    assert again == Job((frame,))
+    assert backlog.record(kept(again), T0 + 11) == [Recorded(frame, "keep", (), None, 0.75, again=True)]
+    arrive(backlog, frame, at=T0 + 20)  # touched later: a new verdict, as usual
+    assert jobs_out(backlog, T0 + 20 + QUIET) == []  # unchanged content: done already

@@ -16,7 +16,7 @@ from blurwatch.burst_tracker import BurstTracker
 from blurwatch.capture import Capture
 from blurwatch.config import BurstConfig, Config
 from blurwatch.job import Job, Outcome
-from blurwatch.state import StateDB
+from blurwatch.state import Activity, Stamp, StateDB
 from helpers.results import photo_result
 
 QUIET = 5.0
@@ -68,6 +68,18 @@ def test_a_burst_is_decided_once_its_camera_is_quiet(tmp_path: Path, state: Stat
     found = groups_in(tmp_path)
     assert found["a1"][1:] == (2, False, "review") and found["a2"][1:] == (2, True, "keep")
     assert tracker.next_due() is None
+
+
+def test_the_state_holds_the_verdicts_the_sidecars_hold_after_the_burst(tmp_path: Path, state: StateDB) -> None:
+    tracker = BurstTracker(state, CONFIG, T0)
+    for i, sharpness in enumerate([0.4, 0.9]):
+        shot = frame(tmp_path, f"a{i + 1}", i * 0.2, sharpness)
+        state.record(shot.job.photos[0], Stamp.of(shot.job.photos[0]), "m1", "keep")  # as the backlog does
+        tracker.add(shot, T0)
+
+    tracker.decide(T0 + QUIET, no_rejudging)
+
+    assert state.activity(0.0) == Activity({"keep": 1, "review": 1}, 0)  # what `blurwatch status` counts
 
 
 def test_a_late_frame_reopens_its_burst_and_moves_the_pick(tmp_path: Path, state: StateDB) -> None:

@@ -297,11 +297,12 @@ def test_burst_with_kill_9_and_restart(tmp_path: Path, small_jpegs: list[Path], 
     burst.join()
 
     expected = {str(p) for p in plan} | {str(p) for p in broken}
-    recorded = wait_rows(state, expected, second)
+    wait_rows(state, expected, second)
     second.wait_for(r"watching 1 folder")
     status = subprocess.run([sys.executable, "-m", "blurwatch", "status", "--config", str(config)],
                             capture_output=True, text=True, timeout=60)
     assert second.stop() == 0
+    recorded = rows(state)  # after the stop: a burst decided meanwhile has revised its frames' verdicts
     logs = first.log + second.log
 
     # Each good photo: scored once (one verdict line over both runs), one sidecar agreeing with the state.

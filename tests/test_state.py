@@ -15,7 +15,7 @@ import pytest
 
 from blurwatch.bursts import Membership
 from blurwatch.capture import Capture
-from blurwatch.state import DB_NAME, SCHEMA_VERSION, DaemonStatus, Stamp, StateDB, StoredFrame
+from blurwatch.state import DB_NAME, SCHEMA_VERSION, Activity, DaemonStatus, Stamp, StateDB, StoredFrame
 
 
 @pytest.fixture
@@ -167,3 +167,14 @@ def test_a_frame_whose_name_is_not_utf8_is_kept_like_any_other(db: StateDB) -> N
 
     [frame] = db.frames_between(StoredFrame((photo,), taken, None, False), 0.0, 10.0)
     assert (frame.photo, frame.group) == (photo, Membership("burst", "caf-1", 2, True))
+
+
+def test_the_burst_stage_revises_a_scored_verdict_and_keeps_the_version_it_was_scored_at(db: StateDB) -> None:
+    frame, broken = Path("/p/IMG_2.jpg"), Path("/p/IMG_3.jpg")
+    db.record(frame, Stamp(10, 20), "m1", "keep")
+    db.record(broken, Stamp(10, 20), "m1", error=f"{broken}: truncated")
+
+    db.revise((frame, broken), "review", ("burst",))
+
+    assert db.activity(0.0) == Activity({"review": 1}, 1)  # the broken photo stays broken
+    assert db.is_done(frame, Stamp(10, 20), "m1")

@@ -52,6 +52,7 @@ class Recorded:
     reasons: tuple[str, ...]
     error: str | None
     seconds: float  # the job's time in the worker
+    again: bool = False  # judged again for its burst (:meth:`Backlog.recall`): not a new verdict
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Backlog:
         self._queue: deque[Job] = deque()  # settled, not yet accepted by the pool
         self._jobs: dict[Job, dict[Path, Settled]] = {}  # in the queue or in the pool
         self._busy: set[Path] = set()  # photos of those jobs; their events wait for the outcome
+        self._recalled: set[Job] = set()  # jobs of :meth:`recall`: photos done already, judged for their burst
         self._holds: dict[Path, _Hold] = {}
         self._retry_at: dict[Path, float] = {}  # photos to try again at that time (monotonic)
         self._rounds: dict[Path, int] = {}  # how often each of those has been tried again so far
@@ -141,6 +143,7 @@ class Backlog:
         self._queue.append(job)
         self._jobs[job] = {photo: Settled(photo, stamp, now) for photo, stamp in stamps.items()}
         self._busy.update(stamps)
+        self._recalled.add(job)
 
     def hand_out(self, offer: Callable[[Job], bool]) -> None:
         """Offer the queued jobs in order until ``offer`` refuses one (the pool is full)."""
@@ -154,6 +157,8 @@ class Backlog:
     def record(self, outcome: Outcome, now: float) -> list[Recorded]:
         """Commit each photo's verdict (or hold or report its error); returns what was committed."""
         settled = self._jobs.pop(outcome.job)
+        again = outcome.job in self._recalled
+        self._recalled.discard(outcome.job)
         seconds = sum(outcome.timings.values())
         done: list[Recorded] = []
         for photo in outcome.job.photos:
@@ -174,7 +179,7 @@ class Backlog:
                 self._rounds.pop(photo, None)
                 self.state.record(photo, stamp, outcome.result.model_version, verdict.decision, verdict.reasons,
                                   seconds=seconds)
-                done.append(Recorded(photo, verdict.decision, verdict.reasons, None, seconds))
+                done.append(Recorded(photo, verdict.decision, verdict.reasons, None, seconds, again))
         return done
 
     def release_holds(self, now: float) -> list[Recorded]:

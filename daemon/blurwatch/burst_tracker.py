@@ -93,10 +93,12 @@ class BurstTracker:
     def _apply(self, shots: list[Shot]) -> list[Applied]:
         groups = burst_stage.group(shots, self.config)
         applied = burst_stage.apply(shots, groups, self.config)
-        self.state.close_frames({a.shot.photo: a.group for a in applied if not a.errors})
-        for a in applied:  # what the sidecar records now is what the next decision starts from
-            if not a.errors:
-                self._shots[a.shot.photo] = Shot(a.shot.job, a.shot.result, a.shot.capture, a.group)
+        written = [a for a in applied if not a.errors]
+        for a in written:  # before closing: a stop in between leaves the frames open, to be decided again
+            self.state.revise(a.shot.job.photos, a.result.verdict.decision, a.result.verdict.reasons)
+        self.state.close_frames({a.shot.photo: a.group for a in written})
+        for a in written:  # what the sidecar records now is what the next decision starts from
+            self._shots[a.shot.photo] = Shot(a.shot.job, a.shot.result, a.shot.capture, a.group)
         for g in groups:
             log.info("%s: %s of %d frames, %s %s", g.photos[0].parent, g.kind, len(g.photos),
                      "best" if g.kind == "burst" else "base exposure", g.best.name)

@@ -248,8 +248,12 @@ class Daemon:
             if done.error is not None:
                 log.error("%s", done.error)
                 continue
-            self.scored += 1
             reasons = f" ({', '.join(done.reasons)})" if done.reasons else ""
+            if done.again:  # its verdict was logged when it was first scored
+                log.info("%s: judged again for its burst after a restart (%s%s)", shown(done.photo), done.decision,
+                         reasons)
+                continue
+            self.scored += 1
             log.info("%s: %s%s in %.2f s", shown(done.photo), done.decision, reasons, done.seconds)
 
     def _log_groups(self, applied: list[Applied]) -> None:

@@ -218,6 +218,17 @@ class StateDB:
                  capture.clock, capture.taken, json.dumps(capture.to_json()), _group_json(group)),
             )
 
+    def revise(self, photos: Iterable[Path], verdict: str, reasons: tuple[str, ...]) -> None:
+        """The verdict the burst stage left these scored photos with, as their sidecars now hold it.
+
+        Their rows keep the file version and model they were scored with: only the verdict
+        changes (a frame of a burst that is not its pick goes to review), so that ``status``
+        counts what the photographer will see.
+        """
+        with self._conn:
+            self._conn.executemany("UPDATE photos SET verdict = ?, reasons = ? WHERE path = ? AND error IS NULL",
+                                   [(verdict, ",".join(reasons), key(photo)) for photo in photos])
+
     def close_frames(self, groups: Mapping[Path, Membership | None]) -> None:
         """The burst stage decided these shots: the groups their sidecars now record."""
         with self._conn:
