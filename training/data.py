@@ -26,8 +26,7 @@ GOOD_LABELS = ("sharp", "bokeh_sharp")
 BLURRY_LABELS = ("blurry_natural", "blurry_lab", "blurry_multiframe")
 EXPOSURE_LABELS = ("dark", "overexposed")
 MANIFESTS = ("photos", "more")
-# train_sharp/ photos train every fold and are never evaluated.
-TRAIN_ONLY_SOURCE = "train_sharp"
+TRAIN_ONLY = "train_sharp"  # photos that train every fold and are never evaluated
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def read_labelled(data: Path, manifests: tuple[str, ...] = MANIFESTS) -> list[La
 
 
 def train_sharp_photos(data: Path) -> list[Path]:
-    return sorted((data / "train_sharp").glob("*.png"))
+    return sorted((data / TRAIN_ONLY).glob("*.png"))
 
 
 @cache
