@@ -78,10 +78,9 @@ def fit(data: Rows, use: np.ndarray, seed: int) -> dict[str, Any]:
     return logistic.fit(data.x[use], data.y[use], exposure.FEATURES, len(exposure.CLASSES), L2_C, seed)
 
 
-def metadata(params: dict[str, Any], version: str, thresholds: dict[str, dict[str, float]],
-             extra: dict[str, Any]) -> dict[str, Any]:
-    """The content of ``exposure.json``."""
-    return {"version": version, "classes": list(exposure.CLASSES), **params, "thresholds": thresholds, **extra}
+def metadata(params: dict[str, Any], version: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """The content of ``exposure.json``, but for the limits (``training.train.set_limits`` adds them)."""
+    return {"version": version, "classes": list(exposure.CLASSES), **params, **extra}
 
 
 def out_of_fold(data: Rows, fold_of: list[int], seed: int) -> np.ndarray:

@@ -33,13 +33,15 @@ class Budget:
     good_reviewed: float
 
 
-# Aimed at: good photos rejected <= 1%, review <= 8% of good photos. Dark gets a little
-# more: a budget under one photo in a fold's ~130 good ones puts the limit above the
-# darkest good photo of all (a moonlit hill at -5 EV), where no underexposed frame is
-# caught; the limits still sit above all but that one (training/README.md).
+# Blur and overexposure allow no good photo of the fitting folds above their reject
+# limits. Dark allows two: dark scenes exposed as meant (a moonlit hill at -5 EV, a
+# low-key tulip, a night alley) sit among the underexposed frames, and a limit above all
+# but one of them caught half the dark photos, fewer than the mean luminance. Over ten
+# other source splits, allowing two (of ~130 good photos per fit) rejects 0.8% more good
+# photos for exposure and catches 22% more dark ones (training/README.md).
 BUDGETS = {
     "blurry": Budget(good_rejected=0.005, bad_kept=0.01, good_reviewed=0.05),
-    "dark": Budget(good_rejected=0.01, bad_kept=0.03, good_reviewed=0.02),
+    "dark": Budget(good_rejected=0.02, bad_kept=0.03, good_reviewed=0.02),
     "overexposed": Budget(good_rejected=0.005, bad_kept=0.02, good_reviewed=0.015),
 }
 

@@ -17,6 +17,9 @@
    figures (``training.evaluate`` prints them in full).
 
 Everything out-of-fold is kept in ``--work`` (``oof.json``) for ``training.evaluate``.
+``--limits-only`` redoes step 4 alone from that file and rewrites the limits and the
+report in the models in ``--out``: a change of the error budgets
+(:data:`training.thresholds.BUDGETS`) takes seconds, not a retraining.
 """
 
 from __future__ import annotations
@@ -99,9 +102,25 @@ def oof_table(photos: list[LabelledPhoto], fold_of: list[int], rows: list[held_o
     }
 
 
-def limits(oof: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Each fault's limits fitted on all out-of-fold probabilities (the shipped ones)."""
-    return thresholds.fit_all(evaluate.Table.from_json(oof).fault_samples())
+def set_limits(oof: dict[str, Any], sharpness_meta: dict[str, Any], exposure_meta: dict[str, Any]) -> None:
+    """Put each fault's limits, fitted on all out-of-fold probabilities, and the nested
+    cross-validated report into the shipped models' metadata."""
+    table = evaluate.Table.from_json(oof)
+    chosen = thresholds.fit_all(table.fault_samples())
+    log.info("limits %s", chosen)
+    sharpness_meta["thresholds"] = evaluate.sharpness_limits(chosen["blurry"])
+    sharpness_meta["cross_validation"] = evaluate.cross_validated(table)
+    exposure_meta["thresholds"] = {reason: chosen[reason] for reason in ("dark", "overexposed")}
+
+
+def refit_limits(work: Path, models: Path) -> None:
+    """Only the limits and the report, from the out-of-fold table a full run kept in ``work``."""
+    oof = json.loads((work / "oof.json").read_text(encoding="utf-8"))
+    paths = models / f"{MODEL_NAME}.json", models / f"{exposure_lib.MODEL_NAME}.json"
+    sharpness_meta, exposure_meta = (json.loads(path.read_text(encoding="utf-8")) for path in paths)
+    set_limits(oof, sharpness_meta, exposure_meta)
+    for path, content in zip(paths, (sharpness_meta, exposure_meta), strict=True):
+        _write_json(path, content)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,8 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=Recipe.epochs)
     parser.add_argument("--folds", type=int, default=Recipe.folds)
     parser.add_argument("--seed", type=int, default=Recipe.seed)
+    parser.add_argument("--limits-only", action="store_true",
+                        help="refit only the limits and the report from --work/oof.json into the models in --out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.limits_only:
+        refit_limits(args.work, args.out)
+        return 0
     recipe = Recipe(seed=args.seed, folds=args.folds, epochs=args.epochs)
     started = time.monotonic()
     photos = data.read_labelled(args.data)
@@ -127,9 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     oof = oof_table(photos, fold_of, rows, sharp_oof, exposure_oof)
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "oof.json").write_text(json.dumps(oof), encoding="utf-8")
-    chosen = limits(oof)
-    report = evaluate.cross_validated(evaluate.Table.from_json(oof))
-    log.info("limits %s", chosen)
 
     today = f"{datetime.date.today():%Y%m%d}"
     x, y = network_examples(args.data, photos, recipe, recipe.seed)
@@ -140,16 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         "version": f"lenet-{today}-s{recipe.seed}",
         "patches": dataclasses.asdict(recipe.spec),
         "head": head.fit(rows, photos, recipe.seed),
-        "thresholds": evaluate.sharpness_limits(chosen["blurry"]),
         "recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k != "spec"},
         "data": summary,
-        "cross_validation": report,
     }
-    _write_json(args.out / f"{MODEL_NAME}.json", sharpness_meta)
     all_rows = np.ones(len(exposure_rows.y), bool)
     exposure_meta = exposure_model.metadata(
-        exposure_model.fit(exposure_rows, all_rows, recipe.seed), f"logistic-{today}-s{recipe.seed}",
-        {reason: chosen[reason] for reason in ("dark", "overexposed")}, {"data": summary})
+        exposure_model.fit(exposure_rows, all_rows, recipe.seed), f"logistic-{today}-s{recipe.seed}", {"data": summary})
+    set_limits(oof, sharpness_meta, exposure_meta)
+    _write_json(args.out / f"{MODEL_NAME}.json", sharpness_meta)
     _write_json(args.out / f"{exposure_lib.MODEL_NAME}.json", exposure_meta)
     log.info("done in %.0f s: %s (head inputs %s)", time.monotonic() - started, args.out, ", ".join(PHOTO_FEATURES))
     return 0

@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import pytest
 
+from helpers.oof import FIGURES, made_table
 from training import evaluate
-
-FIGURES = {"mean_ev": 0.0, "clipped": 0.0, "crushed": 0.0, "shadows": 5, "highlights": 240, "median": 110}
-
-
-def _table(seed: int = 0) -> evaluate.Table:
-    """Two folds of well separated photos: good ones sharp and exposed as meant, bad ones not."""
-    rng = np.random.default_rng(seed)
-    photos: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    for fold in (0, 1):
-        for label, n in (("sharp", 30), ("bokeh_sharp", 10), ("blurry_natural", 15), ("dark", 10)):
-            for _ in range(n):
-                dark = float(rng.uniform(0.7, 1.0) if label == "dark" else rng.uniform(0.0, 0.2))
-                photos.append({"path": "p", "label": label, "source": f"source{fold}", "fold": fold,
-                               "dark": dark, "overexposed": 0.01, "figures": FIGURES})
-                blurry = label == "blurry_natural"
-                rows.append({"photo": len(photos) - 1, "kind": "real", "note": None, "figures": {},
-                             "sharpness": float(rng.uniform(0.0, 0.3) if blurry else rng.uniform(0.7, 1.0)),
-                             "laplacian": float(rng.uniform(10, 50) if blurry else rng.uniform(100, 900))})
-    return evaluate.Table(photos, rows)
 
 
 def test_separable_photos_are_judged_right_with_nested_limits() -> None:
-    figures = evaluate.photographer_figures(evaluate.judge_table(_table()))
+    figures = evaluate.photographer_figures(evaluate.judge_table(made_table()))
     assert figures["n_good"] == 80 and figures["n_bad"] == 50
     assert figures["good_rejected"] == 0.0
     assert figures["bad_caught"] == pytest.approx(1.0)
@@ -39,19 +17,19 @@ def test_separable_photos_are_judged_right_with_nested_limits() -> None:
 
 
 def test_the_baseline_is_judged_the_same_way() -> None:
-    figures = evaluate.photographer_figures(evaluate.judge_table(_table(), baseline=True))
+    figures = evaluate.photographer_figures(evaluate.judge_table(made_table(), baseline=True))
     assert figures["blurry_natural_caught"] == pytest.approx(1.0)  # the Laplacian separates these too
 
 
 def test_a_stricter_sensitivity_rejects_more() -> None:
-    lenient, strict = (evaluate.photographer_figures(evaluate.judge_table(_table(1), sensitivity=s))
+    lenient, strict = (evaluate.photographer_figures(evaluate.judge_table(made_table(1), sensitivity=s))
                        for s in (-1.0, 1.0))
     assert strict["bad_caught"] >= lenient["bad_caught"]
     assert strict["good_rejected"] + strict["good_review"] >= lenient["good_rejected"] + lenient["good_review"]
 
 
 def test_each_source_has_its_own_figures() -> None:
-    assert set(evaluate.per_source(evaluate.judge_table(_table()))) == {"source0", "source1"}
+    assert set(evaluate.per_source(evaluate.judge_table(made_table()))) == {"source0", "source1"}
 
 
 def test_blurwatch_0_1_rules_for_comparison() -> None:
@@ -61,7 +39,7 @@ def test_blurwatch_0_1_rules_for_comparison() -> None:
 
 
 def test_the_report_prints_as_tables() -> None:
-    report = evaluate.cross_validated(_table())
+    report = evaluate.cross_validated(made_table())
     text = evaluate.markdown(report)
     assert "| good photos rejected |" in text and "| sensitivity |" in text and "source0" in text
 

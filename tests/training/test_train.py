@@ -1,20 +1,25 @@
 """Training end to end in miniature: a few steps on a handful of photos, exported and run by blurwatch.
 
 Needs TensorFlow (the ``[train]`` extra) and the team's photos; skipped without either.
+Refitting the limits alone needs neither.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from blurwatch import exposure, sharpness
 from blurwatch.logistic import Logistic
 from blurwatch.sharpness import PHOTO_FEATURES
 from conftest import requires_shared
-from training import data, head, held_out, train
+from helpers.oof import made_table
+from training import data, head, held_out, thresholds, train
 
 
 @requires_shared
@@ -37,3 +42,26 @@ def test_a_network_trains_exports_and_scores_held_out_photos(shared_data: Path, 
     fitted = Logistic.from_dict(head.fit(rows, held, seed=3), PHOTO_FEATURES)
     scored = [fitted.probabilities(r.figures)[1] for r in rows if r.figures is not None]
     assert all(0.0 <= p <= 1.0 for p in scored) and np.ptp(scored) > 0
+
+
+def test_limits_only_rewrites_the_limits_and_report_and_nothing_else(tmp_path: Path) -> None:
+    table = made_table()
+    (tmp_path / "oof.json").write_text(json.dumps({"photos": table.photos, "rows": table.rows}), encoding="utf-8")
+    models = tmp_path / "models"
+    shutil.copytree(sharpness.default_model_dir(), models)
+    names = f"{sharpness.MODEL_NAME}.json", f"{exposure.MODEL_NAME}.json"
+    before = [json.loads((models / name).read_text(encoding="utf-8")) for name in names]
+
+    assert train.main(["--limits-only", "--work", str(tmp_path), "--out", str(models)]) == 0
+
+    after = [json.loads((models / name).read_text(encoding="utf-8")) for name in names]
+    fitted = thresholds.fit_all(table.fault_samples())
+    assert after[0]["thresholds"] == {"reject_below": round(1 - fitted["blurry"]["reject_at"], 4),
+                                      "keep_from": round(1 - fitted["blurry"]["review_at"], 4)}
+    assert after[1]["thresholds"] == {"dark": fitted["dark"], "overexposed": fitted["overexposed"]}
+    assert after[0]["cross_validation"]["blurwatch"]["n_good"] == 80
+    for old, new in zip(before, after, strict=True):
+        assert {k: v for k, v in new.items() if k not in ("thresholds", "cross_validation")} == \
+               {k: v for k, v in old.items() if k not in ("thresholds", "cross_validation")}
+    assert (models / f"{sharpness.MODEL_NAME}.tflite").read_bytes() == \
+           (sharpness.default_model_dir() / f"{sharpness.MODEL_NAME}.tflite").read_bytes()
