@@ -75,7 +75,8 @@ def test_the_best_patches_decide():
     figures = photo_features(logits, data, SPEC)
     assert set(figures) == set(PHOTO_FEATURES)
     assert figures["top_mean"] == figures["top3"] == 12.0
-    assert figures["median"] < 0 and figures["evidence"] == pytest.approx(np.log(48))
+    assert figures["subject"] == 20.0  # the subject stands 20 logits above the median patch
+    assert figures["evidence"] == pytest.approx(np.log(48))
 
 
 def test_one_shared_gradient_direction_is_motion():

@@ -78,9 +78,9 @@ def fit(data: Rows, use: np.ndarray, seed: int) -> dict[str, Any]:
     return logistic.fit(data.x[use], data.y[use], exposure.FEATURES, len(exposure.CLASSES), L2_C, seed)
 
 
-def metadata(params: dict[str, Any], version: str, extra: dict[str, Any]) -> dict[str, Any]:
-    """The content of ``exposure.json``, but for the limits (``training.train.set_limits`` adds them)."""
-    return {"version": version, "classes": list(exposure.CLASSES), **params, **extra}
+def metadata(params: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """The content of ``exposure.json``, but for its name and limits (``training.train.with_limits`` adds them)."""
+    return {"classes": list(exposure.CLASSES), **params, **extra}
 
 
 def out_of_fold(data: Rows, fold_of: list[int], seed: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import time
@@ -102,15 +103,28 @@ def oof_table(photos: list[LabelledPhoto], fold_of: list[int], rows: list[held_o
     }
 
 
-def set_limits(oof: dict[str, Any], sharpness_meta: dict[str, Any], exposure_meta: dict[str, Any]) -> None:
-    """Put each fault's limits, fitted on all out-of-fold probabilities, and the nested
-    cross-validated report into the shipped models' metadata."""
+def with_limits(oof: dict[str, Any], sharpness_meta: dict[str, Any], exposure_meta: dict[str, Any],
+                network: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The shipped models' metadata with each fault's limits, fitted on all out-of-fold
+    probabilities, the nested cross-validated report, and the models' names."""
     table = evaluate.Table.from_json(oof)
     chosen = thresholds.fit_all(table.fault_samples())
     log.info("limits %s", chosen)
-    sharpness_meta["thresholds"] = evaluate.sharpness_limits(chosen["blurry"])
-    sharpness_meta["cross_validation"] = evaluate.cross_validated(table)
-    exposure_meta["thresholds"] = {reason: chosen[reason] for reason in ("dark", "overexposed")}
+    sharpness_meta = {**sharpness_meta, "thresholds": evaluate.sharpness_limits(chosen["blurry"]),
+                      "cross_validation": evaluate.cross_validated(table)}
+    exposure_meta = {**exposure_meta, "thresholds": {reason: chosen[reason] for reason in ("dark", "overexposed")}}
+    seed = sharpness_meta["recipe"]["seed"]
+    return _named("lenet", seed, sharpness_meta, network), _named("logistic", seed, exposure_meta)
+
+
+def _named(kind: str, seed: int, meta: dict[str, Any], *files: bytes) -> dict[str, Any]:
+    """``meta`` with its ``version`` first: the recipe, the day and a digest of everything
+    that decides verdicts (weights, head, limits). blurwatch judges a photo again when the
+    name changes, so two different models, or one with other limits, never share one."""
+    decisive = {key: value for key, value in meta.items() if key not in ("version", "data", "cross_validation")}
+    digest = hashlib.sha256(json.dumps(decisive, sort_keys=True).encode() + b"".join(files)).hexdigest()[:8]
+    rest = {key: value for key, value in meta.items() if key != "version"}
+    return {"version": f"{kind}-{datetime.date.today():%Y%m%d}-s{seed}-{digest}", **rest}
 
 
 def refit_limits(work: Path, models: Path) -> None:
@@ -118,8 +132,8 @@ def refit_limits(work: Path, models: Path) -> None:
     oof = json.loads((work / "oof.json").read_text(encoding="utf-8"))
     paths = models / f"{MODEL_NAME}.json", models / f"{exposure_lib.MODEL_NAME}.json"
     sharpness_meta, exposure_meta = (json.loads(path.read_text(encoding="utf-8")) for path in paths)
-    set_limits(oof, sharpness_meta, exposure_meta)
-    for path, content in zip(paths, (sharpness_meta, exposure_meta), strict=True):
+    network = (models / f"{MODEL_NAME}.tflite").read_bytes()
+    for path, content in zip(paths, with_limits(oof, sharpness_meta, exposure_meta, network), strict=True):
         _write_json(path, content)
 
 
@@ -152,22 +166,20 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "oof.json").write_text(json.dumps(oof), encoding="utf-8")
 
-    today = f"{datetime.date.today():%Y%m%d}"
     x, y = network_examples(args.data, photos, recipe, recipe.seed)
     fit_network(x, y, recipe, args.out / f"{MODEL_NAME}.tflite", recipe.seed)
     summary = {"labelled_photos": len(photos), "sources": len({p.source for p in photos}), "folds": recipe.folds,
                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     sharpness_meta = {
-        "version": f"lenet-{today}-s{recipe.seed}",
         "patches": dataclasses.asdict(recipe.spec),
         "head": head.fit(rows, photos, recipe.seed),
         "recipe": {k: v for k, v in dataclasses.asdict(recipe).items() if k != "spec"},
         "data": summary,
     }
     all_rows = np.ones(len(exposure_rows.y), bool)
-    exposure_meta = exposure_model.metadata(
-        exposure_model.fit(exposure_rows, all_rows, recipe.seed), f"logistic-{today}-s{recipe.seed}", {"data": summary})
-    set_limits(oof, sharpness_meta, exposure_meta)
+    exposure_meta = exposure_model.metadata(exposure_model.fit(exposure_rows, all_rows, recipe.seed), {"data": summary})
+    sharpness_meta, exposure_meta = with_limits(oof, sharpness_meta, exposure_meta,
+                                                (args.out / f"{MODEL_NAME}.tflite").read_bytes())
     _write_json(args.out / f"{MODEL_NAME}.json", sharpness_meta)
     _write_json(args.out / f"{exposure_lib.MODEL_NAME}.json", exposure_meta)
     log.info("done in %.0f s: %s (head inputs %s)", time.monotonic() - started, args.out, ", ".join(PHOTO_FEATURES))

@@ -26,8 +26,8 @@ Decision = Literal["keep", "review", "reject"]
 REASONS = ("blurry", "dark", "overexposed", TOO_SMALL, NO_DETAIL)
 
 # How far sensitivity +-1 moves every limit, in logits. Measured on held-out photos
-# (training/README.md): -1 rejects 1.8% of good photos and catches 59% of bad ones, 0
-# 3.5% and 79%, +1 9.9% and 90%.
+# (training/README.md): -1 rejects 1.8% of good photos and catches 63% of bad ones, 0
+# 3.5% and 83%, +1 9.4% and 90%.
 LOGIT_PER_SENSITIVITY = 1.0
 
 

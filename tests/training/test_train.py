@@ -44,24 +44,32 @@ def test_a_network_trains_exports_and_scores_held_out_photos(shared_data: Path, 
     assert all(0.0 <= p <= 1.0 for p in scored) and np.ptp(scored) > 0
 
 
-def test_limits_only_rewrites_the_limits_and_report_and_nothing_else(tmp_path: Path) -> None:
+def test_limits_only_rewrites_the_limits_report_and_names_and_nothing_else(tmp_path: Path) -> None:
     table = made_table()
     (tmp_path / "oof.json").write_text(json.dumps({"photos": table.photos, "rows": table.rows}), encoding="utf-8")
     models = tmp_path / "models"
     shutil.copytree(sharpness.default_model_dir(), models)
-    names = f"{sharpness.MODEL_NAME}.json", f"{exposure.MODEL_NAME}.json"
-    before = [json.loads((models / name).read_text(encoding="utf-8")) for name in names]
+    paths = models / f"{sharpness.MODEL_NAME}.json", models / f"{exposure.MODEL_NAME}.json"
+    before = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+    refit = ["--limits-only", "--work", str(tmp_path), "--out", str(models)]
 
-    assert train.main(["--limits-only", "--work", str(tmp_path), "--out", str(models)]) == 0
+    assert train.main(refit) == 0
 
-    after = [json.loads((models / name).read_text(encoding="utf-8")) for name in names]
+    after = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
     fitted = thresholds.fit_all(table.fault_samples())
     assert after[0]["thresholds"] == {"reject_below": round(1 - fitted["blurry"]["reject_at"], 4),
                                       "keep_from": round(1 - fitted["blurry"]["review_at"], 4)}
     assert after[1]["thresholds"] == {"dark": fitted["dark"], "overexposed": fitted["overexposed"]}
     assert after[0]["cross_validation"]["blurwatch"]["n_good"] == 80
+    def kept(meta: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in meta.items() if k not in ("version", "thresholds", "cross_validation")}
+
     for old, new in zip(before, after, strict=True):
-        assert {k: v for k, v in new.items() if k not in ("thresholds", "cross_validation")} == \
-               {k: v for k, v in old.items() if k not in ("thresholds", "cross_validation")}
+        assert new["version"] != old["version"]  # other limits: another name, so photos are judged again
+        assert kept(new) == kept(old)
     assert (models / f"{sharpness.MODEL_NAME}.tflite").read_bytes() == \
            (sharpness.default_model_dir() / f"{sharpness.MODEL_NAME}.tflite").read_bytes()
+
+    written = [path.read_bytes() for path in paths]
+    assert train.main(refit) == 0
+    assert [path.read_bytes() for path in paths] == written  # nothing new: the same bytes, the same names
