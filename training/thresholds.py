@@ -38,7 +38,7 @@ class Budget:
 # low-key tulip, a night alley) sit among the underexposed frames, and a limit above all
 # but one of them caught half the dark photos, fewer than the mean luminance. Over ten
 # other source splits, allowing two (of ~130 good photos per fit) rejects 0.8% more good
-# photos for exposure and catches 22% more dark ones (training/README.md).
+# photos for exposure and catches 22 points more of the dark ones (training/README.md).
 BUDGETS = {
     "blurry": Budget(good_rejected=0.005, bad_kept=0.01, good_reviewed=0.05),
     "dark": Budget(good_rejected=0.02, bad_kept=0.03, good_reviewed=0.02),

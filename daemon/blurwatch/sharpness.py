@@ -12,10 +12,10 @@ sharp, so the top of the patch distribution separates the two.
 From the patch logits a few photo figures are taken (:data:`PHOTO_FEATURES`: the
 best patches' mean, the very best few, how far those stand above the median patch,
 how alike the best patches' edge directions are, how much textured evidence there
-is), and a logistic head fitted
-on held-out real photos turns them into the photo's score, a calibrated probability of
-being sharp. A photo with too few textured patches gets no sharpness score at all:
-with nothing to judge by, blurwatch says so instead of guessing.
+is), and a logistic head fitted on held-out real photos turns them into the photo's
+score, a calibrated probability of being sharp. A photo with too few textured
+patches gets no sharpness score at all: with nothing to judge by, blurwatch says so
+instead of guessing.
 """
 
 from __future__ import annotations
