@@ -213,7 +213,7 @@ def _exposure_rates(judged: list[Judged]) -> dict[str, float]:
     good = [j for j in judged if j.label in GOOD_LABELS]
     out = {"good_rejected": _share(good, _rejected_for_exposure),
            "good_flagged": _share(good, lambda j: bool(EXPOSURE_REASONS & set(j.reasons)))}
-    for reason in EXPOSURE_REASONS:
+    for reason in sorted(EXPOSURE_REASONS):  # a set: sorted, so reports come out the same every run
         mine = [j for j in judged if j.label == reason]
         out[f"{reason}_caught"] = _share(mine, lambda j, r=reason: j.decision == "reject" and r in j.reasons)
     return out

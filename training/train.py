@@ -118,13 +118,15 @@ def with_limits(oof: dict[str, Any], sharpness_meta: dict[str, Any], exposure_me
 
 
 def _named(kind: str, seed: int, meta: dict[str, Any], *files: bytes) -> dict[str, Any]:
-    """``meta`` with its ``version`` first: the recipe, the day and a digest of everything
-    that decides verdicts (weights, head, limits). blurwatch judges a photo again when the
-    name changes, so two different models, or one with other limits, never share one."""
+    """``meta`` with its ``version`` first: the recipe, the day it was trained and a digest of
+    everything that decides verdicts (weights, head, limits). blurwatch judges a photo again
+    when the name changes, so two different models, or one with other limits, never share
+    one, and refitting with nothing new keeps it."""
     decisive = {key: value for key, value in meta.items() if key not in ("version", "data", "cross_validation")}
     digest = hashlib.sha256(json.dumps(decisive, sort_keys=True).encode() + b"".join(files)).hexdigest()[:8]
+    trained = meta["data"]["created"][:10].replace("-", "")
     rest = {key: value for key, value in meta.items() if key != "version"}
-    return {"version": f"{kind}-{datetime.date.today():%Y%m%d}-s{seed}-{digest}", **rest}
+    return {"version": f"{kind}-{trained}-s{seed}-{digest}", **rest}
 
 
 def refit_limits(work: Path, models: Path) -> None:
