@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.limits_only:
+        if not (args.work / "oof.json").is_file():
+            parser.error(f"{args.work / 'oof.json'}: no out-of-fold table; a full run writes it")
         refit_limits(args.work, args.out)
         return 0
     recipe = Recipe(seed=args.seed, folds=args.folds, epochs=args.epochs)

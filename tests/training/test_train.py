@@ -73,3 +73,11 @@ def test_limits_only_rewrites_the_limits_report_and_names_and_nothing_else(tmp_p
     written = [path.read_bytes() for path in paths]
     assert train.main(refit) == 0
     assert [path.read_bytes() for path in paths] == written  # nothing new: the same bytes, the same names
+
+
+def test_limits_only_without_a_full_run_says_which_file_is_missing(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--limits-only", "--work", str(tmp_path), "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert f"{tmp_path / 'oof.json'}: no out-of-fold table" in capsys.readouterr().err
